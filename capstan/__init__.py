@@ -1,0 +1,1 @@
+"""The ``capstan`` command, its settings and the process supervisor behind ``capstan up``."""

@@ -1,0 +1,138 @@
+"""The one ``Settings`` object, read from ``CAPSTAN_*`` environment variables.
+
+Every process (``capstan up``, the gateway, the worker) builds its settings here. ``capstan up``
+passes the values it resolved (the embedded database URL, the generated API token, the dev
+server's address) to its children through the same environment variables, so a gateway or worker
+started by hand behaves exactly like one started by ``capstan up``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+TOKEN_FILE_NAME = "api-token"
+
+
+class Settings(BaseSettings):
+    """Configuration of a Capstan control plane.
+
+    All fields are read from environment variables named ``CAPSTAN_<FIELD>`` (case-insensitive),
+    except the Keptn-compatible ones, which also accept Keptn's own variable names.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="CAPSTAN_", extra="ignore")
+
+    data_dir: Path = Path(".capstan")
+    """Where ``capstan up`` keeps the embedded PostgreSQL, the Temporal SQLite file, logs and the
+    generated API token. Default ``./.capstan``."""
+
+    api_host: str = "127.0.0.1"
+    """Address the gateway binds to. Default ``127.0.0.1``."""
+
+    api_port: int = Field(default=8080, ge=1, le=65535)
+    """Port of the gateway; the API lives under ``/api``. Default 8080."""
+
+    api_token: SecretStr | None = None
+    """The admin API token sent as ``x-token``. Default: generated on first start and kept in
+    ``<data_dir>/api-token``."""
+
+    temporal_address: str | None = None
+    """``host:port`` of an existing Temporal frontend. When set, ``capstan up`` starts no dev
+    server. Default: unset (a dev server is started)."""
+
+    temporal_namespace: str = "default"
+    """Temporal namespace for Capstan's workflows. Default ``default``."""
+
+    temporal_port: int = Field(default=7233, ge=1, le=65535)
+    """gRPC port of the dev server ``capstan up`` starts. Default 7233."""
+
+    temporal_ui_port: int = Field(default=8233, ge=1, le=65535)
+    """Port of the Temporal Web UI of that dev server. Default 8233."""
+
+    temporal_task_queue: str = "capstan"
+    """Task queue the worker polls and workflows are started on. Default ``capstan``."""
+
+    database_url: SecretStr | None = None
+    """PostgreSQL URL (``postgresql://user:pass@host:port/db``). When set, no embedded PostgreSQL is
+    started. Default: unset (embedded PostgreSQL under ``<data_dir>/postgres``)."""
+
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    """Minimum level of log lines. Default ``info``."""
+
+    log_format: Literal["json", "console"] = "json"
+    """``json`` (one object a line, for machines) or ``console`` (for people). Default ``json``."""
+
+    task_started_wait_duration: timedelta = Field(
+        default=timedelta(minutes=10),
+        validation_alias=AliasChoices("CAPSTAN_TASK_STARTED_WAIT_DURATION", "TASK_STARTED_WAIT_DURATION"),
+    )
+    """How long a task may wait for its first ``.started``/``.finished`` answer before the sequence
+    times out (Keptn's ``TASK_STARTED_WAIT_DURATION``). Default 10 minutes."""
+
+    @field_validator("task_started_wait_duration", mode="before")
+    @classmethod
+    def _parse_go_duration(cls, value: object) -> object:
+        # Keptn operators write Go durations ("10m", "1h30m"); accept them next to ISO 8601.
+        if isinstance(value, str):
+            from keptn.durations import parse_duration
+            from keptn.errors import InvalidInputError
+
+            text = value.strip()
+            try:
+                seconds = float(text)  # plain seconds, e.g. "90"
+            except ValueError:
+                seconds = None
+            if seconds is not None:
+                if not 0 <= seconds < float("inf"):
+                    raise ValueError("must be a non-negative duration")
+                return timedelta(seconds=seconds)
+            try:
+                return parse_duration(text)
+            except InvalidInputError:
+                return value  # let pydantic try ISO 8601 and report what is wrong
+        return value
+
+    @property
+    def temporal_target(self) -> str:
+        """The Temporal frontend to connect to: the configured address, else the dev server's."""
+        return self.temporal_address or f"127.0.0.1:{self.temporal_port}"
+
+    @property
+    def token_file(self) -> Path:
+        """Where a generated API token is kept."""
+        return self.data_dir / TOKEN_FILE_NAME
+
+
+def resolve_api_token(settings: Settings, *, create: bool = True) -> str:
+    """Return the admin API token: the configured one, else the one kept in the data dir.
+
+    With ``create`` (what ``capstan up`` does on first start) a missing token file is created with a
+    fresh random token readable only by its owner.
+
+    Raises:
+        FileNotFoundError: no token is configured, none is stored and ``create`` is false.
+    """
+    if settings.api_token is not None:
+        return settings.api_token.get_secret_value()
+    path = settings.token_file
+    if path.exists():
+        return path.read_text().strip()
+    if not create:
+        raise FileNotFoundError(f"no API token: set CAPSTAN_API_TOKEN or create {path}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(32)
+    # O_EXCL so that two processes racing on first start cannot each write a different token.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(token + "\n")
+    return token

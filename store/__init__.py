@@ -1,0 +1,1 @@
+"""PostgreSQL persistence through asyncpg: events, projects, stages, services and resources."""

@@ -1,0 +1,1 @@
+"""The FastAPI gateway: Keptn's REST API under ``/api``."""

@@ -1,0 +1,68 @@
+"""Accepting an event: Keptn's validation, stamping, the event store.
+
+An event is answered with its Keptn context only once it is durably stored, so a client that got
+an error may retry: the store is keyed by event id and a retry with the same id is accepted again
+without being stored twice.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import asyncpg
+import structlog
+
+from keptn.errors import ConflictError, NotFoundError
+from keptn.event_types import EventKind, SequenceEventType, maybe_parse_event_type
+from keptn.events import IncomingEvent, KeptnEvent
+from keptn.validation import stamp_event, validate_incoming_event
+from store import events as event_store
+from store import projects as project_store
+
+log = structlog.get_logger(__name__)
+
+
+def _new_id() -> str:
+    return str(uuid.uuid4())
+
+
+async def _check_sequence_scope(pool: asyncpg.Pool, event: KeptnEvent) -> None:
+    """A sequence can only be triggered for a project and service that exist.
+
+    Keptn accepted such a trigger and later finished it errored; Capstan says so at once, which
+    is what a client scripting ``keptn trigger`` needs to see.
+    """
+    project = str(event.data.get("project", ""))
+    service = str(event.data.get("service", ""))
+    if await project_store.get_project(pool, project) is None:
+        raise NotFoundError(f"project '{project}' not found (data.project)", field="data.project")
+    if not await project_store.service_exists(pool, project, service):
+        raise NotFoundError(
+            f"service '{service}' not found in project '{project}' (data.service)", field="data.service"
+        )
+
+
+async def ingest_event(pool: asyncpg.Pool, incoming: IncomingEvent) -> KeptnEvent:
+    """Validate, stamp and store an incoming event; return the event as stored.
+
+    Raises:
+        InvalidEventError: the event breaks Keptn's rules.
+        NotFoundError: a sequence trigger names an unknown project or service.
+        ConflictError: the id is already taken by a different event.
+    """
+    validate_incoming_event(incoming)
+    event = stamp_event(incoming, now=datetime.now(UTC), new_id=_new_id)
+    event_type = maybe_parse_event_type(event.type)
+    if isinstance(event_type, SequenceEventType) and event_type.kind is EventKind.TRIGGERED:
+        await _check_sequence_scope(pool, event)
+    wire = event.to_wire()
+    if await event_store.insert_event(pool, wire):
+        log.info("event accepted", event_id=event.id, type=event.type, keptn_context=event.shkeptncontext)
+        return event
+    existing = await event_store.get_event(pool, event.id)
+    if existing is None or existing.get("type") != wire["type"] or existing.get("source") != wire["source"]:
+        raise ConflictError(f"event id '{event.id}' is already used by another event", field="id")
+    # A retry of an event we already have: answer as the first time, store nothing new.
+    log.info("duplicate event ignored", event_id=event.id, type=event.type)
+    return KeptnEvent.from_wire(existing)

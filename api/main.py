@@ -1,0 +1,60 @@
+"""The gateway's app factory: ``uvicorn --factory api.main:create_app``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api.deps import Services
+from api.errors import install_error_handlers
+from api.routes import build_router
+from capstan.settings import Settings, resolve_api_token
+from capstan.temporal import connect_temporal
+from keptn.errors import UnavailableError
+from store.db import create_pool, migrate
+
+API_DESCRIPTION = """Capstan speaks Keptn v1's REST API: the same paths, bodies and errors
+(`{"code", "message"}`). Every route under `/api` except `/api/health` needs the `x-token` header."""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the gateway application.
+
+    Args:
+        settings: the configuration; read from the environment when omitted.
+    """
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.database_url is None:
+            raise UnavailableError(
+                "CAPSTAN_DATABASE_URL is not set: start the gateway with `capstan up`, "
+                "or point CAPSTAN_DATABASE_URL at a PostgreSQL database"
+            )
+        token = resolve_api_token(settings, create=False)
+        pool = await create_pool(settings.database_url.get_secret_value())
+        try:
+            await migrate(pool)
+            # lazy: the gateway starts (and answers 503 on health) even while Temporal is still
+            # coming up or restarting; the first real call connects.
+            temporal = await connect_temporal(settings, lazy=True)
+            app.state.services = Services(settings=settings, pool=pool, temporal=temporal, api_token=token)
+            yield
+        finally:
+            await pool.close()
+
+    app = FastAPI(
+        title="Capstan",
+        version="0.1.0",
+        description=API_DESCRIPTION,
+        lifespan=lifespan,
+        openapi_url="/api/openapi.json",
+        docs_url="/api/swagger-ui",
+        redoc_url=None,
+    )
+    install_error_handlers(app)
+    app.include_router(build_router())
+    return app

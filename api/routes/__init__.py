@@ -1,0 +1,21 @@
+"""The gateway's routers, one module per Keptn service the paths come from."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from api.deps import require_token
+from api.routes import api_service, datastore, health, projects, resources
+
+
+def build_router() -> APIRouter:
+    """All routes; everything under ``/api`` except health requires the ``x-token`` header."""
+    router = APIRouter()
+    router.include_router(health.router)
+    protected = APIRouter(prefix="/api", dependencies=[Depends(require_token)])
+    protected.include_router(api_service.router)
+    protected.include_router(datastore.router)
+    protected.include_router(projects.router)
+    protected.include_router(resources.router)
+    router.include_router(protected)
+    return router

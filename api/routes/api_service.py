@@ -1,0 +1,101 @@
+"""Keptn's api-service: ``/api/v1/event``, ``/api/v1/auth``, ``/api/v1/metadata``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.cloudevents_http import read_incoming_event
+from api.deps import PoolDep
+from api.ingest import ingest_event
+from keptn.events import IncomingEvent
+
+router = APIRouter(prefix="/v1", tags=["api-service"])
+
+KEPTN_COMPATIBLE_VERSION = "1.4.5"
+"""The Keptn release whose API Capstan implements; the keptn CLI compares it with its own."""
+SHIPYARD_VERSION = "spec.keptn.sh/0.2.4"
+CAPSTAN_VERSION = "0.1.0"
+
+
+class EventContext(BaseModel):
+    """Keptn's answer to an accepted event."""
+
+    keptnContext: str = Field(description="the Keptn context (shkeptncontext) the event belongs to")
+
+
+class Metadata(BaseModel):
+    """Keptn's metadata document, plus Capstan's own version."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    namespace: str
+    keptnlabel: str
+    keptnversion: str
+    shipyardversion: str
+    bridgeversion: str
+    keptnservices: dict[str, str]
+    automaticprovisioning: bool
+    capstanversion: str
+
+
+class ErrorBody(BaseModel):
+    """Keptn's error body."""
+
+    code: int
+    message: str
+
+
+ERRORS = {
+    400: {"model": ErrorBody, "description": "the event breaks Keptn's rules; the message names the field"},
+    401: {"model": ErrorBody, "description": "missing or wrong x-token"},
+    404: {"model": ErrorBody, "description": "a sequence trigger names an unknown project or service"},
+    409: {"model": ErrorBody, "description": "the event id is already used by a different event"},
+    413: {"model": ErrorBody, "description": "event larger than 1 MiB"},
+    415: {"model": ErrorBody, "description": "unsupported content type (e.g. batched CloudEvents)"},
+}
+
+
+@router.post(
+    "/event",
+    response_model=EventContext,
+    responses=ERRORS,  # type: ignore[arg-type]
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": IncomingEvent.model_json_schema()},
+                "application/cloudevents+json": {"schema": IncomingEvent.model_json_schema()},
+            },
+        }
+    },
+)
+async def post_event(request: Request, pool: PoolDep) -> EventContext:
+    """Accept a Keptn CloudEvent: validate it, stamp id/time/context, and store it.
+
+    Accepts Keptn's partial JSON event, a structured CloudEvent or a binary-mode CloudEvent.
+    """
+    incoming = await read_incoming_event(request)
+    event = await ingest_event(pool, incoming)
+    return EventContext(keptnContext=event.shkeptncontext)
+
+
+@router.post("/auth", responses={401: {"model": ErrorBody}})
+async def auth() -> dict[str, str]:
+    """Check the API token (the router's token dependency has already done it)."""
+    return {}
+
+
+@router.get("/metadata", response_model=Metadata, responses={401: {"model": ErrorBody}})
+async def metadata() -> Metadata:
+    """Describe the control plane the way Keptn's metadata endpoint does."""
+    return Metadata(
+        namespace="capstan",
+        keptnlabel="capstan",
+        keptnversion=KEPTN_COMPATIBLE_VERSION,
+        shipyardversion=SHIPYARD_VERSION,
+        bridgeversion=CAPSTAN_VERSION,
+        keptnservices={},
+        automaticprovisioning=False,
+        capstanversion=CAPSTAN_VERSION,
+    )

@@ -1,0 +1,5 @@
+"""``python -m capstan``: the same as the ``capstan`` command."""
+
+from capstan.cli import app
+
+app(prog_name="capstan")

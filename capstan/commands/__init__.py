@@ -1,0 +1,1 @@
+"""Commands of the ``capstan`` CLI, one module each, registered by :mod:`capstan.cli`."""

@@ -1,0 +1,78 @@
+"""The worker process: Capstan's workflows and activities on the task queue, until told to stop."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from datetime import timedelta
+
+import httpx
+import structlog
+from temporalio.worker import Worker
+
+from activities.registry import build_activities
+from capstan.settings import Settings
+from capstan.temporal import connect_temporal, ensure_search_attributes
+from keptn.errors import UnavailableError
+from store.db import create_pool, migrate
+from workflows.registry import ALL_WORKFLOWS
+
+GRACEFUL_SHUTDOWN = timedelta(seconds=10)
+"""How long running activities get to finish after SIGTERM before they are cancelled."""
+
+HTTP_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+"""Timeouts of the shared client the activities call integrations with."""
+
+_log = structlog.get_logger(__name__)
+
+
+async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
+    """Run the worker until ``stop`` is set, then shut it down gracefully.
+
+    Args:
+        settings: where Temporal and PostgreSQL are, and the task queue to poll.
+        stop: set it to stop the worker.
+
+    Raises:
+        UnavailableError: no database is configured.
+        RuntimeError: Temporal cannot be reached.
+    """
+    if settings.database_url is None:
+        raise UnavailableError(
+            "CAPSTAN_DATABASE_URL is not set: start the worker with `capstan up`, "
+            "or point CAPSTAN_DATABASE_URL at a PostgreSQL database"
+        )
+    client = await connect_temporal(settings)
+    await ensure_search_attributes(client, settings.temporal_namespace)
+    pool = await create_pool(settings.database_url.get_secret_value())
+    try:
+        await migrate(pool)
+        async with httpx.AsyncClient(timeout=HTTP_TIMEOUT) as http:
+            worker = Worker(
+                client,
+                task_queue=settings.temporal_task_queue,
+                workflows=ALL_WORKFLOWS,
+                activities=build_activities(
+                    pool, http, client=client, task_queue=settings.temporal_task_queue
+                ),
+                # Fall back to any worker quickly when the one holding a workflow in its sticky
+                # cache is gone (e.g. a replica was stopped), instead of after the 10 s default.
+                sticky_queue_schedule_to_start_timeout=timedelta(seconds=2),
+                graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+            )
+            async with worker:
+                _log.info("worker started", task_queue=settings.temporal_task_queue)
+                await stop.wait()
+                _log.info("worker stopping")
+    finally:
+        await pool.close()
+    _log.info("worker stopped")
+
+
+async def main_async(settings: Settings) -> None:
+    """Run the worker until SIGINT or SIGTERM."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await run_worker(settings, stop)

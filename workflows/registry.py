@@ -1,0 +1,8 @@
+"""Every workflow class the worker registers."""
+
+from __future__ import annotations
+
+from workflows.queue_lock import QueueLockWorkflow
+
+ALL_WORKFLOWS: list[type] = [QueueLockWorkflow]
+"""Workflow classes (``@workflow.defn``) the worker runs."""

@@ -9,8 +9,11 @@ import asyncpg
 import httpx
 from temporalio.client import Client
 
+from activities.delivery import DeliveryActivities
 from activities.events import EventActivities
 from activities.queue_lock import QueueLockActivities
+from activities.sequence import SequenceActivities
+from activities.sequence_state import SequenceStateActivities
 
 
 def build_activities(
@@ -27,7 +30,17 @@ def build_activities(
     Returns:
         The bound activity methods to pass to ``temporalio.worker.Worker(activities=...)``.
     """
-    del http  # used by the delivery activities of the sequence engine
     events = EventActivities(pool)
     locks = QueueLockActivities(client, task_queue)
-    return [events.store_event, locks.request_lock, locks.release_lock, locks.watch_lock_holder]
+    activities: list[Callable[..., Any]] = [
+        events.store_event,
+        locks.request_lock,
+        locks.release_lock,
+        locks.watch_lock_holder,
+    ]
+    sequences = SequenceActivities(pool)
+    activities += [sequences.load_shipyard, sequences.emit_event, sequences.close_tasks]
+    activities.append(SequenceStateActivities(pool).record_sequence)
+    delivery = DeliveryActivities(pool, http)
+    activities += [delivery.push_targets, delivery.push_event]
+    return activities

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
+from workflows.context import ContextWorkflow
 from workflows.queue_lock import QueueLockWorkflow
 
-ALL_WORKFLOWS: list[type] = [QueueLockWorkflow]
+ALL_WORKFLOWS: list[type] = [ContextWorkflow, QueueLockWorkflow]
 """Workflow classes (``@workflow.defn``) the worker runs."""

@@ -5,7 +5,18 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from api.deps import require_token
-from api.routes import api_service, datastore, health, projects, resources
+from api.routes import (
+    api_service,
+    datastore,
+    health,
+    integration_logs,
+    projects,
+    resources,
+    sequence_control,
+    sequences,
+    triggered_events,
+    uniform,
+)
 
 
 def build_router() -> APIRouter:
@@ -17,5 +28,10 @@ def build_router() -> APIRouter:
     protected.include_router(datastore.router)
     protected.include_router(projects.router)
     protected.include_router(resources.router)
+    protected.include_router(sequences.router)
+    protected.include_router(sequence_control.router)
+    protected.include_router(uniform.router)
+    protected.include_router(triggered_events.router)
+    protected.include_router(integration_logs.router)
     router.include_router(protected)
     return router

@@ -6,8 +6,10 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.cloudevents_http import read_incoming_event
-from api.deps import PoolDep
+from api.deps import ServicesDep
 from api.ingest import ingest_event
+from api.routing import route_event
+from api.schemas.common import ErrorBody
 from keptn.events import IncomingEvent
 
 router = APIRouter(prefix="/v1", tags=["api-service"])
@@ -39,18 +41,12 @@ class Metadata(BaseModel):
     capstanversion: str
 
 
-class ErrorBody(BaseModel):
-    """Keptn's error body."""
-
-    code: int
-    message: str
-
-
 ERRORS = {
     400: {"model": ErrorBody, "description": "the event breaks Keptn's rules; the message names the field"},
     401: {"model": ErrorBody, "description": "missing or wrong x-token"},
     404: {"model": ErrorBody, "description": "a sequence trigger names an unknown project or service"},
     409: {"model": ErrorBody, "description": "the event id is already used by a different event"},
+    503: {"model": ErrorBody, "description": "PostgreSQL or Temporal is down; retry with the same event id"},
     413: {"model": ErrorBody, "description": "event larger than 1 MiB"},
     415: {"model": ErrorBody, "description": "unsupported content type (e.g. batched CloudEvents)"},
 }
@@ -70,13 +66,16 @@ ERRORS = {
         }
     },
 )
-async def post_event(request: Request, pool: PoolDep) -> EventContext:
-    """Accept a Keptn CloudEvent: validate it, stamp id/time/context, and store it.
+async def post_event(request: Request, services: ServicesDep) -> EventContext:
+    """Accept a Keptn CloudEvent: validate it, stamp id/time/context, store it, hand it to its sequence.
 
-    Accepts Keptn's partial JSON event, a structured CloudEvent or a binary-mode CloudEvent.
+    Accepts Keptn's partial JSON event, a structured CloudEvent or a binary-mode CloudEvent. The
+    answer comes only after the event is stored and its context workflow has it; after a 503 the
+    client retries with the same id, which is stored once and routed again.
     """
     incoming = await read_incoming_event(request)
-    event = await ingest_event(pool, incoming)
+    event = await ingest_event(services.pool, incoming)
+    await route_event(services.temporal, services.settings, event, event.to_wire())
     return EventContext(keptnContext=event.shkeptncontext)
 
 

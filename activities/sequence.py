@@ -1,0 +1,129 @@
+"""Activities of the context workflow: configuration reads and emitted events.
+
+Every event the workflow emits goes through :meth:`SequenceActivities.emit_event`, which stores it
+(idempotent on its id, which the workflow chose deterministically) and, for a task ``.triggered``,
+lists it as open so pull-mode integrations can fetch it. Push delivery is separate
+(``activities/delivery.py``) so that a slow integration never delays the sequence.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+from pydantic import BaseModel, Field
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from keptn.errors import InvalidInputError
+from keptn.shipyard import Shipyard, parse_shipyard
+from store import events as event_store
+from store import open_events
+from store import projects as project_store
+from store.resources import latest_commit
+
+LOAD_SHIPYARD_ACTIVITY = "load_shipyard"
+EMIT_EVENT_ACTIVITY = "emit_event"
+CLOSE_TASKS_ACTIVITY = "close_tasks"
+
+
+class LoadShipyardInput(BaseModel):
+    """Input of ``load_shipyard``."""
+
+    project: str
+    stage: str
+    """The stage whose latest resource version the sequence will run with."""
+
+
+class ShipyardSnapshot(BaseModel):
+    """A project's shipyard and the resource version a stage's sequence runs with.
+
+    The shipyard arrives parsed, so that the workflow never parses YAML.
+    """
+
+    shipyard: Shipyard
+    commit_id: str | None = None
+    """The newest resource version touching the project or the stage (Keptn: the stage's latest
+    git commit); events of the sequence carry it as ``gitcommitid``."""
+
+
+class EmitEventInput(BaseModel):
+    """Input of ``emit_event``."""
+
+    event: dict[str, Any]
+    """The wire event; its id is deterministic, so a retried activity stores it once."""
+    open_task: bool = False
+    """True for a task ``.triggered`` event that integrations may pull until it is answered."""
+
+
+class EmitResult(BaseModel):
+    """Output of ``emit_event``."""
+
+    stored: bool
+    """False when a previous attempt had already stored it."""
+
+
+class CloseTasksInput(BaseModel):
+    """Input of ``close_tasks``: task ``.triggered`` events that are no longer open."""
+
+    triggered_ids: list[str] = Field(default_factory=list)
+
+
+class CloseTasksResult(BaseModel):
+    """Output of ``close_tasks``."""
+
+    closed: int
+
+
+class SequenceActivities:
+    """The context workflow's store activities, sharing the worker's pool.
+
+    Args:
+        pool: the worker's asyncpg pool.
+    """
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    @activity.defn(name=LOAD_SHIPYARD_ACTIVITY)
+    async def load_shipyard(self, input: LoadShipyardInput) -> ShipyardSnapshot:
+        """Read a project's shipyard and a stage's latest resource version.
+
+        Raises:
+            ApplicationError: the project does not exist or its shipyard is unusable
+                (non-retryable; the sequence ends errored).
+        """
+        project = await project_store.get_project(self._pool, input.project)
+        if project is None:
+            raise ApplicationError(
+                f"project {input.project} not found", type="ProjectNotFound", non_retryable=True
+            )
+        commit = await latest_commit(self._pool, input.project, input.stage)
+        try:
+            shipyard = parse_shipyard(project.shipyard)
+        except InvalidInputError as exc:
+            # Stored shipyards were validated on write; this only fires if the rules tightened.
+            raise ApplicationError(str(exc), type="InvalidShipyard", non_retryable=True) from exc
+        return ShipyardSnapshot(shipyard=shipyard, commit_id=commit)
+
+    @activity.defn(name=EMIT_EVENT_ACTIVITY)
+    async def emit_event(self, input: EmitEventInput) -> EmitResult:
+        """Store an event the workflow emits; a task ``.triggered`` is also listed as open.
+
+        Raises:
+            ApplicationError: the event cannot be stored as it is (non-retryable).
+        """
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                stored = await event_store.insert_event(conn, input.event)
+                if input.open_task and stored:
+                    await open_events.open_triggered(conn, input.event)
+        except InvalidInputError as exc:
+            raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from exc
+        return EmitResult(stored=stored)
+
+    @activity.defn(name=CLOSE_TASKS_ACTIVITY)
+    async def close_tasks(self, input: CloseTasksInput) -> CloseTasksResult:
+        """Stop listing task ``.triggered`` events as open (answered, aborted or timed out)."""
+        await open_events.close_triggered(self._pool, input.triggered_ids)
+        return CloseTasksResult(closed=len(input.triggered_ids))

@@ -1,0 +1,138 @@
+"""Every activity call the context workflow makes, each with its timeout and retry policy.
+
+Store writes retry without limit (backing off to 30 s): an event the workflow emits must not be
+lost while PostgreSQL restarts, and the sequence simply waits. Push deliveries are bounded by the
+delivery activities' own options, so a dead integration cannot hold anything up.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.delivery import (
+        PUSH_EVENT_ACTIVITY,
+        PUSH_EVENT_OPTIONS,
+        PUSH_TARGETS_ACTIVITY,
+        PUSH_TARGETS_OPTIONS,
+        PushEventInput,
+        PushTargets,
+        PushTargetsInput,
+    )
+    from activities.sequence import (
+        CLOSE_TASKS_ACTIVITY,
+        EMIT_EVENT_ACTIVITY,
+        LOAD_SHIPYARD_ACTIVITY,
+        CloseTasksInput,
+        CloseTasksResult,
+        EmitEventInput,
+        EmitResult,
+        LoadShipyardInput,
+        ShipyardSnapshot,
+    )
+    from activities.sequence_state_models import SequenceExecutionUpdate
+
+STORE_TIMEOUT = timedelta(seconds=30)
+STORE_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=0,  # unlimited: the write must happen eventually
+    non_retryable_error_types=[
+        "InvalidInputError",
+        "InvalidEventError",
+        "ProjectNotFound",
+        "InvalidShipyard",
+    ],
+)
+RECORD_SEQUENCE_ACTIVITY = "record_sequence"
+
+
+async def load_shipyard(project: str, stage: str) -> ShipyardSnapshot:
+    """The project's shipyard and the stage's latest resource version."""
+    snapshot: ShipyardSnapshot = await workflow.execute_activity(
+        LOAD_SHIPYARD_ACTIVITY,
+        LoadShipyardInput(project=project, stage=stage),
+        result_type=ShipyardSnapshot,
+        start_to_close_timeout=STORE_TIMEOUT,
+        retry_policy=STORE_RETRY,
+        summary=f"shipyard of {project}/{stage}",
+    )
+    return snapshot
+
+
+async def emit_event(event: dict[str, Any], *, open_task: bool = False) -> EmitResult:
+    """Store an event the workflow emits (and list a task ``.triggered`` as open)."""
+    result: EmitResult = await workflow.execute_activity(
+        EMIT_EVENT_ACTIVITY,
+        EmitEventInput(event=event, open_task=open_task),
+        result_type=EmitResult,
+        start_to_close_timeout=STORE_TIMEOUT,
+        retry_policy=STORE_RETRY,
+        summary=str(event.get("type", "")),
+    )
+    return result
+
+
+async def close_tasks(triggered_ids: list[str]) -> None:
+    """Stop listing task ``.triggered`` events as open."""
+    await workflow.execute_activity(
+        CLOSE_TASKS_ACTIVITY,
+        CloseTasksInput(triggered_ids=triggered_ids),
+        result_type=CloseTasksResult,
+        start_to_close_timeout=STORE_TIMEOUT,
+        retry_policy=STORE_RETRY,
+    )
+
+
+async def record_sequence(update: SequenceExecutionUpdate) -> None:
+    """Store the current picture of a sequence execution for the API's views."""
+    await workflow.execute_activity(
+        RECORD_SEQUENCE_ACTIVITY,
+        update,
+        start_to_close_timeout=STORE_TIMEOUT,
+        retry_policy=STORE_RETRY,
+        summary=f"{update.stage}.{update.sequence}: {update.state}",
+    )
+
+
+async def push(event: dict[str, Any]) -> None:
+    """Deliver an event to every push subscription that matches it, concurrently.
+
+    Each target is its own activity with bounded retries; a failed delivery is logged, never
+    raised, because one broken integration must not fail the sequence (pull clients still see
+    open ``.triggered`` events).
+    """
+    try:
+        targets = await workflow.execute_activity(
+            PUSH_TARGETS_ACTIVITY,
+            PushTargetsInput(event=event),
+            result_type=PushTargets,
+            **PUSH_TARGETS_OPTIONS,
+        )
+    except ActivityError as err:
+        workflow.logger.warning("no push targets for %s: %s", event.get("id"), err)
+        return
+    if not targets.targets:
+        return
+    handles = [
+        workflow.start_activity(
+            PUSH_EVENT_ACTIVITY,
+            PushEventInput(event=event, target=target),
+            summary=f"push {event.get('type')} to {target.integration_name}",
+            **PUSH_EVENT_OPTIONS,
+        )
+        for target in targets.targets
+    ]
+    for target, handle in zip(targets.targets, handles, strict=True):
+        try:
+            await handle
+        except ActivityError as err:  # its retries are spent; nothing more to do here
+            workflow.logger.warning(
+                "push of %s to %s failed: %s", event.get("id"), target.integration_name, err
+            )

@@ -1,0 +1,1 @@
+"""Runnable example integrations built on :mod:`capstan.sdk`."""

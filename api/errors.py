@@ -107,6 +107,20 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, message, dict(exc.headers or {}))
 
 
+# PostgreSQL text cannot hold a NUL byte (or characters the database encoding lacks); a client
+# that sends one made a mistake, which is a 400, not a 500.
+UNSTORABLE_TEXT_ERRORS: tuple[type[Exception], ...] = (
+    asyncpg.exceptions.CharacterNotInRepertoireError,
+    asyncpg.exceptions.UntranslatableCharacterError,
+)
+
+
+async def _unstorable_text(_: Request, __: Exception) -> JSONResponse:
+    return error_response(
+        400, "a parameter or field contains a NUL byte or a character that cannot be stored"
+    )
+
+
 async def _database_down(request: Request, exc: Exception) -> JSONResponse:
     log.warning("database unavailable", path=request.url.path, error=repr(exc))
     return error_response(503, "the event store (PostgreSQL) is unavailable; retry later")
@@ -124,4 +138,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     for cls in DATABASE_DOWN_ERRORS:
         app.add_exception_handler(cls, _database_down)
+    for cls in UNSTORABLE_TEXT_ERRORS:
+        app.add_exception_handler(cls, _unstorable_text)
     app.add_exception_handler(Exception, _unexpected)

@@ -76,7 +76,40 @@ class Settings(BaseSettings):
     """How long a task may wait for its first ``.started``/``.finished`` answer before the sequence
     times out (Keptn's ``TASK_STARTED_WAIT_DURATION``). Default 10 minutes."""
 
-    @field_validator("task_started_wait_duration", mode="before")
+    task_finished_timeout: timedelta | None = None
+    """Beyond Keptn: once a task has been answered, it must finish within this long, or its
+    sequence times out (errored/fail). Unset (the default) waits forever, as Keptn did; a task's
+    shipyard ``properties.timeout`` (Go duration) overrides it."""
+
+    task_completion: Literal["keptn", "per-source"] = "keptn"
+    """How a task's answers are counted: ``keptn`` (finished when #finished == #started > 0, as
+    Keptn counted) or ``per-source`` (finished when every source that answered has sent a
+    ``.finished``; a ``.finished`` without ``.started`` counts). Default ``keptn``."""
+
+    uniform_integration_ttl: timedelta = Field(
+        default=timedelta(minutes=1),
+        gt=timedelta(0),
+        validation_alias=AliasChoices("CAPSTAN_UNIFORM_INTEGRATION_TTL", "UNIFORM_INTEGRATION_TTL"),
+    )
+    """How long a registered integration stays without a heartbeat before it is treated as gone:
+    no longer listed, and its subscriptions receive nothing (Keptn's ``UNIFORM_INTEGRATION_TTL``).
+    Default 1 minute."""
+
+    integration_log_ttl: timedelta = Field(
+        default=timedelta(hours=120),
+        gt=timedelta(0),
+        validation_alias=AliasChoices("CAPSTAN_INTEGRATION_LOG_TTL", "LOG_TTL"),
+    )
+    """How long the error logs integrations send to ``/controlPlane/v1/log`` are kept (Keptn's
+    ``LOG_TTL``). Default 120 hours."""
+
+    @field_validator(
+        "task_started_wait_duration",
+        "task_finished_timeout",
+        "uniform_integration_ttl",
+        "integration_log_ttl",
+        mode="before",
+    )
     @classmethod
     def _parse_go_duration(cls, value: object) -> object:
         # Keptn operators write Go durations ("10m", "1h30m"); accept them next to ISO 8601.

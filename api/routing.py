@@ -12,7 +12,13 @@ from typing import Any
 
 import structlog
 from temporalio.client import Client
-from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+from temporalio.common import (
+    SearchAttributeKey,
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from capstan.settings import Settings
@@ -31,6 +37,7 @@ from workflows.context_models import (
     TaskSettings,
     context_workflow_id,
 )
+from workflows.delivery_models import DELIVERY_WORKFLOW, DeliveryInput, delivery_workflow_id
 
 log = structlog.get_logger(__name__)
 
@@ -92,18 +99,38 @@ async def route_event(client: Client, settings: Settings, event: KeptnEvent, wir
                 static_summary=f"{parsed.stage}.{parsed.sequence} of {project}/{service}",
             )
         elif isinstance(parsed, TaskEventType) and parsed.kind in ANSWER_KINDS:
-            await client.get_workflow_handle(workflow_id).signal(
-                TASK_EVENT_SIGNAL, TaskEventReceived(event=wire)
-            )
+            try:
+                await client.get_workflow_handle(workflow_id).signal(
+                    TASK_EVENT_SIGNAL, TaskEventReceived(event=wire)
+                )
+            except RPCError as err:
+                if err.status not in _GONE:
+                    raise
+                # Its sequence has ended (Keptn ignored such answers); subscribers still get it.
+                log.info("no running sequence for event", event_id=event.id, workflow_id=workflow_id)
+                await _deliver(client, settings, wire)
+        else:
+            await _deliver(client, settings, wire)
     except RPCError as err:
-        if err.status in _GONE:
-            log.info("no running sequence for event", event_id=event.id, workflow_id=workflow_id)
-            return
         raise _unavailable(err) from err
     except RuntimeError as err:
         if _is_connect_failure(err):
             raise _unavailable(err) from err
         raise
+
+
+async def _deliver(client: Client, settings: Settings, wire: dict[str, Any]) -> None:
+    """Start the delivery workflow of an event no context workflow handles (idempotent by id)."""
+    try:
+        await client.start_workflow(
+            DELIVERY_WORKFLOW,
+            DeliveryInput(event=wire),
+            id=delivery_workflow_id(str(wire["id"])),
+            task_queue=settings.temporal_task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        )
+    except WorkflowAlreadyStartedError:
+        pass  # a retry of an event whose delivery is already under way or done
 
 
 async def control_sequence(client: Client, project: str, keptn_context: str, request: ControlRequest) -> None:

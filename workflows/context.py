@@ -83,6 +83,7 @@ class ContextWorkflow:
         """A sequence trigger of this context was stored (duplicates are ignored)."""
         if self._first_time(str(trigger.event.get("id", ""))):
             self.pending.append(trigger)
+            self.background(calls.push(trigger.event))
 
     @workflow.signal(name=TASK_EVENT_SIGNAL)
     def task_event(self, received: TaskEventReceived) -> None:

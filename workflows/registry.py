@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from workflows.context import ContextWorkflow
+from workflows.delivery import DeliveryWorkflow
 from workflows.queue_lock import QueueLockWorkflow
 
-ALL_WORKFLOWS: list[type] = [ContextWorkflow, QueueLockWorkflow]
+ALL_WORKFLOWS: list[type] = [ContextWorkflow, DeliveryWorkflow, QueueLockWorkflow]
 """Workflow classes (``@workflow.defn``) the worker runs."""

@@ -1,9 +1,6 @@
 import json
-import threading
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -26,46 +23,6 @@ from store import uniform
 from store.uniform import Registration, SubscriptionSpec
 from tests.fixtures.ports import free_port
 from tests.store.factories import wire
-
-
-@dataclass
-class Receiver:
-    """A real HTTP server on loopback that records requests and answers as told."""
-
-    url: str
-    requests: list[dict[str, Any]] = field(default_factory=list)
-    status: int = 200
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    port = free_port()
-    state = Receiver(url=f"http://127.0.0.1:{port}/events")
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("content-length", 0)))
-            state.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
-            self.send_response(state.status)
-            for name, value in state.headers.items():
-                self.send_header(name, value)
-            self.send_header("content-length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
         TaskEventSnapshot,
     )
     from keptn.durations import parse_duration
+    from keptn.errors import InvalidInputError
     from keptn.event_types import EventKind, SequenceEventType, parse_event_type, task_event_type
     from keptn.events import KeptnEvent, parse_keptn_time
     from keptn.sequence import (
@@ -75,9 +76,15 @@ class SequenceHost(Protocol):
 
 def _finish_timeout(task: Task, default: timedelta | None) -> timedelta | None:
     raw = (task.properties or {}).get("timeout")
-    if isinstance(raw, str) and raw:
-        return parse_duration(raw, field=f"tasks.{task.name}.properties.timeout")
-    return default
+    if not raw:
+        return default
+    try:
+        return parse_duration(str(raw), field=f"tasks.{task.name}.properties.timeout")
+    except InvalidInputError as err:
+        # Shipyard properties are free-form (Keptn passes them to integrations), so a value that
+        # is not a duration must not wedge the sequence: keep the default and say so.
+        workflow.logger.warning("task %s: ignoring properties.timeout: %s", task.name, err)
+        return default
 
 
 class SequenceRun:

@@ -37,7 +37,9 @@ with workflow.unsafe.imports_passed_through():
     )
     from activities.sequence_state_models import SequenceExecutionUpdate
 
-STORE_TIMEOUT = timedelta(seconds=30)
+STORE_TIMEOUT = timedelta(seconds=10)
+"""Store writes take milliseconds; this is also how long an attempt on a killed worker blocks
+before it is retried elsewhere."""
 STORE_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=200),
     backoff_coefficient=2.0,

@@ -23,7 +23,7 @@ with workflow.unsafe.imports_passed_through():
         SequenceExecutionUpdate,
         TaskEventSnapshot,
     )
-    from keptn.durations import parse_duration
+    from keptn.durations import format_duration, parse_duration
     from keptn.errors import InvalidInputError
     from keptn.event_types import EventKind, SequenceEventType, parse_event_type, task_event_type
     from keptn.events import KeptnEvent, parse_keptn_time
@@ -274,7 +274,8 @@ class SequenceRun:
             )
         except TimeoutError:
             self.message = (
-                f"sequence timed out after {finish_timeout} while waiting for task {event_type} to "
+                f"sequence timed out after {format_duration(finish_timeout or timedelta(0))} while "
+                f"waiting for task {event_type} to "
                 "receive a .finished event from every integration that started it"
             )
             return "timedOut"

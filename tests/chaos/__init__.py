@@ -1,0 +1,1 @@
+"""chaos: the real stack with processes killed under it."""

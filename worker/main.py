@@ -20,6 +20,9 @@ from workflows.registry import ALL_WORKFLOWS
 GRACEFUL_SHUTDOWN = timedelta(seconds=10)
 """How long running activities get to finish after SIGTERM before they are cancelled."""
 
+MAX_CONCURRENT_ACTIVITIES = 2000
+"""Activity slots of the worker (Temporal's default is 100); see the comment where it is used."""
+
 HTTP_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 """Timeouts of the shared client the activities call integrations with."""
 
@@ -58,6 +61,11 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
                 # Fall back to any worker quickly when the one holding a workflow in its sticky
                 # cache is gone (e.g. a replica was stopped), instead of after the 10 s default.
                 sticky_queue_schedule_to_start_timeout=timedelta(seconds=2),
+                # Every held queue lock keeps one idle, long-polling watch_lock_holder activity in a
+                # slot; with the default 100 slots, 100 concurrently started services would starve
+                # every other activity. Idle async slots are cheap; a dedicated watcher task queue
+                # is the lasting fix.
+                max_concurrent_activities=MAX_CONCURRENT_ACTIVITIES,
                 graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
             )
             async with worker:

@@ -119,6 +119,8 @@ class LockRequester:
             await workflow.wait_condition(
                 lambda: request_id in self._granted, timeout=max_wait, timeout_summary=f"queued at {lock_id}"
             )
+        except GeneratorExit:
+            raise  # the instance is being discarded: nothing may be awaited (see SequenceRun.run)
         except BaseException:
             await self.release(request_id)
             raise

@@ -130,11 +130,22 @@ class SequenceRun:
         writer = asyncio.create_task(self._write_state())
         try:
             await self._run()
-        finally:
-            await self._release_lock()
-            self._closed = True
-            self._changed()
-            await writer
+        except GeneratorExit:
+            # The workflow instance is being discarded (its coroutines garbage-collected, e.g. a
+            # worker shutting down): nothing may be awaited now, and the workflow's replay on
+            # another worker does the cleanup.
+            raise
+        except BaseException:
+            await self._wind_up(writer)
+            raise
+        await self._wind_up(writer)
+
+    async def _wind_up(self, writer: asyncio.Task[None]) -> None:
+        """Free the queue slot and write the final picture, however the execution ended."""
+        await self._release_lock()
+        self._closed = True
+        self._changed()
+        await writer
 
     async def _run(self) -> None:
         try:

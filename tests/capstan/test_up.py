@@ -158,7 +158,11 @@ def assert_nothing_left(data_dir: Path, ports: dict[str, int], *, within: float 
     while (left := processes_mentioning(str(data_dir))) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not left, f"processes left behind: {left}"
-    busy = [p for p in all_ports(ports) if not is_port_free("127.0.0.1", p)]
+    # A listener can close a moment after its process is gone from /proc under load: poll too.
+    while (busy := [p for p in all_ports(ports) if not is_port_free("127.0.0.1", p)]) and (
+        time.monotonic() < deadline
+    ):
+        time.sleep(0.1)
     assert not busy, f"ports still in use: {busy}"
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from keptn.event_types import SequenceEventType, maybe_parse_event_type
     from workflows import activity_calls as calls
     from workflows.context_models import (
         CONTEXT_WORKFLOW,
@@ -44,8 +45,8 @@ SEEN_IDS_CARRIED = 500
 
 
 def _event_stage(event: dict[str, Any]) -> str:
-    parts = str(event.get("type", "")).split(".")
-    return parts[3] if len(parts) == 6 else ""
+    parsed = maybe_parse_event_type(str(event.get("type", "")))
+    return parsed.stage if isinstance(parsed, SequenceEventType) else ""
 
 
 @workflow.defn(name=CONTEXT_WORKFLOW)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from keptn.event_types import EventKind, TaskEventType, maybe_parse_event_type
 from workflows.context_models import TaskCompletion
 
 STARTED = "started"
@@ -12,9 +13,12 @@ FINISHED = "finished"
 
 def answer_kind(event_type: str) -> str | None:
     """``started`` or ``finished`` for a task answer's type, None for anything else."""
-    if event_type.endswith(".started"):
+    parsed = maybe_parse_event_type(event_type)
+    if not isinstance(parsed, TaskEventType):
+        return None
+    if parsed.kind is EventKind.STARTED:
         return STARTED
-    if event_type.endswith(".finished"):
+    if parsed.kind is EventKind.FINISHED:
         return FINISHED
     return None
 

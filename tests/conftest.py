@@ -1,3 +1,8 @@
 """Root test configuration: fixtures live in tests/fixtures/ and are loaded as plugins."""
 
-pytest_plugins = ["tests.fixtures.database", "tests.fixtures.receiver", "tests.fixtures.temporal"]
+pytest_plugins = [
+    "tests.fixtures.database",
+    "tests.fixtures.prometheus",
+    "tests.fixtures.receiver",
+    "tests.fixtures.temporal",
+]

@@ -11,13 +11,21 @@ from temporalio.client import Client
 
 from activities.delivery import DeliveryActivities
 from activities.events import EventActivities
+from activities.lighthouse import LighthouseActivities
 from activities.queue_lock import QueueLockActivities
 from activities.sequence import SequenceActivities
 from activities.sequence_state import SequenceStateActivities
+from activities.sli_providers import SLIProviderActivities, sli_provider_config
+from capstan.settings import Settings
 
 
 def build_activities(
-    pool: asyncpg.Pool, http: httpx.AsyncClient, *, client: Client, task_queue: str
+    pool: asyncpg.Pool,
+    http: httpx.AsyncClient,
+    *,
+    client: Client,
+    task_queue: str,
+    settings: Settings | None = None,
 ) -> list[Callable[..., Any]]:
     """Build the worker's activities.
 
@@ -26,6 +34,7 @@ def build_activities(
         http: the worker's HTTP client, shared by the activities that call integrations.
         client: the worker's Temporal client (the queue lock's activities start and watch workflows).
         task_queue: the task queue Capstan's workflows run on.
+        settings: the quality-gate settings (SLI providers); None for the defaults.
 
     Returns:
         The bound activity methods to pass to ``temporalio.worker.Worker(activities=...)``.
@@ -43,4 +52,10 @@ def build_activities(
     activities.append(SequenceStateActivities(pool).record_sequence)
     delivery = DeliveryActivities(pool, http)
     activities += [delivery.push_targets, delivery.push_event]
+    settings = settings or Settings()
+    lighthouse = LighthouseActivities(
+        pool, default_provider=settings.sli_provider, builtin_providers=settings.builtin_sli_provider_names
+    )
+    activities += [lighthouse.prepare_evaluation, lighthouse.score_evaluation]
+    activities.append(SLIProviderActivities(pool, http, sli_provider_config(settings)).fetch_slis)
     return activities

@@ -14,10 +14,16 @@ import asyncpg
 import structlog
 
 from keptn.errors import ConflictError, NotFoundError
-from keptn.event_types import EventKind, SequenceEventType, maybe_parse_event_type
+from keptn.event_types import (
+    MONITORING_CONFIGURE_EVENT_TYPE,
+    EventKind,
+    SequenceEventType,
+    maybe_parse_event_type,
+)
 from keptn.events import IncomingEvent, KeptnEvent
 from keptn.validation import stamp_event, validate_incoming_event
 from store import events as event_store
+from store import monitoring
 from store import projects as project_store
 
 log = structlog.get_logger(__name__)
@@ -43,6 +49,14 @@ async def _check_sequence_scope(pool: asyncpg.Pool, event: KeptnEvent) -> None:
         )
 
 
+async def _check_monitoring_configure(pool: asyncpg.Pool, event: KeptnEvent) -> str:
+    """The SLI provider a ``monitoring.configure`` names (validated already); its project must exist."""
+    project = str(event.data.get("project", ""))
+    if await project_store.get_project(pool, project) is None:
+        raise NotFoundError(f"project '{project}' not found (data.project)", field="data.project")
+    return str(event.data.get("type", "")).strip()
+
+
 async def ingest_event(pool: asyncpg.Pool, incoming: IncomingEvent) -> KeptnEvent:
     """Validate, stamp and store an incoming event; return the event as stored.
 
@@ -56,13 +70,29 @@ async def ingest_event(pool: asyncpg.Pool, incoming: IncomingEvent) -> KeptnEven
     event_type = maybe_parse_event_type(event.type)
     if isinstance(event_type, SequenceEventType) and event_type.kind is EventKind.TRIGGERED:
         await _check_sequence_scope(pool, event)
+    provider = (
+        await _check_monitoring_configure(pool, event)
+        if event.type == MONITORING_CONFIGURE_EVENT_TYPE
+        else None
+    )
     wire = event.to_wire()
     if await event_store.insert_event(pool, wire):
         log.info("event accepted", event_id=event.id, type=event.type, keptn_context=event.shkeptncontext)
+        if provider is not None:
+            await _configure_monitoring(pool, event, provider)
         return event
     existing = await event_store.get_event(pool, event.id)
     if existing is None or existing.get("type") != wire["type"] or existing.get("source") != wire["source"]:
         raise ConflictError(f"event id '{event.id}' is already used by another event", field="id")
     # A retry of an event we already have: answer as the first time, store nothing new.
     log.info("duplicate event ignored", event_id=event.id, type=event.type)
+    if provider is not None:
+        # The first attempt may have been stored and then failed before it took effect.
+        await _configure_monitoring(pool, event, provider)
     return KeptnEvent.from_wire(existing)
+
+
+async def _configure_monitoring(pool: asyncpg.Pool, event: KeptnEvent, provider: str) -> None:
+    project = str(event.data.get("project", ""))
+    await monitoring.set_sli_provider(pool, project, provider)
+    log.info("SLI provider configured", project=project, sli_provider=provider, event_id=event.id)

@@ -56,6 +56,8 @@ def task_settings(settings: Settings) -> TaskSettings:
         started_timeout=settings.task_started_wait_duration,
         finished_timeout=settings.task_finished_timeout,
         completion=settings.task_completion,
+        lighthouse=settings.lighthouse_enabled,
+        get_sli_timeout=settings.get_sli_timeout,
     )
 
 

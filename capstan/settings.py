@@ -14,10 +14,18 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 TOKEN_FILE_NAME = "api-token"
+
+
+class PrometheusEndpoint(BaseModel):
+    """Where one project's Prometheus is and how to log in."""
+
+    url: str
+    user: str | None = None
+    password: SecretStr | None = None
 
 
 class Settings(BaseSettings):
@@ -103,7 +111,46 @@ class Settings(BaseSettings):
     """How long the error logs integrations send to ``/controlPlane/v1/log`` are kept (Keptn's
     ``LOG_TTL``). Default 120 hours."""
 
+    lighthouse_enabled: bool = True
+    """Whether the built-in lighthouse answers ``evaluation.triggered`` (quality gates). Turn it off
+    only to let an external lighthouse answer instead. Default true."""
+
+    sli_provider: str | None = None
+    """SLI provider of projects that never received ``sh.keptn.event.monitoring.configure``
+    (Keptn's ``lighthouse-config`` ConfigMap). Default: unset (such evaluations pass with score 0,
+    as in Keptn)."""
+
+    builtin_sli_providers: str = "prometheus,web"
+    """Comma-separated SLI provider names the control plane answers itself (``prometheus``,
+    ``web``); remove one to let an external integration of that name answer
+    ``get-sli.triggered``. Default ``prometheus,web``."""
+
+    get_sli_timeout: timedelta = Field(default=timedelta(minutes=10), gt=timedelta(0))
+    """Beyond Keptn (which waited forever): how long an evaluation waits for the SLI provider's
+    ``get-sli.finished`` before it finishes errored/fail. Default 10 minutes."""
+
+    sli_query_timeout: timedelta = Field(default=timedelta(seconds=30), gt=timedelta(0))
+    """Timeout of one query of a built-in SLI provider (one Prometheus query, one web GET).
+    Default 30 seconds."""
+
+    prometheus_url: str | None = None
+    """Prometheus the built-in ``prometheus`` SLI provider queries, e.g. ``http://127.0.0.1:9090``
+    (Keptn's ``PROMETHEUS_ENDPOINT``). Default: unset."""
+
+    prometheus_user: str | None = None
+    """User for HTTP basic authentication to ``prometheus_url``. Default: unset (no auth)."""
+
+    prometheus_password: SecretStr | None = None
+    """Password for HTTP basic authentication to ``prometheus_url``. Default: unset."""
+
+    prometheus_endpoints: dict[str, PrometheusEndpoint] = Field(default_factory=dict)
+    """Per-project Prometheus, as JSON: ``{"<project>": {"url": "...", "user": "...",
+    "password": "..."}}`` (Keptn's ``prometheus-credentials-<project>`` secret). A project listed
+    here uses its own; others use ``prometheus_url``. Default: none."""
+
     @field_validator(
+        "get_sli_timeout",
+        "sli_query_timeout",
         "task_started_wait_duration",
         "task_finished_timeout",
         "uniform_integration_ttl",
@@ -136,6 +183,11 @@ class Settings(BaseSettings):
     def temporal_target(self) -> str:
         """The Temporal frontend to connect to: the configured address, else the dev server's."""
         return self.temporal_address or f"127.0.0.1:{self.temporal_port}"
+
+    @property
+    def builtin_sli_provider_names(self) -> frozenset[str]:
+        """The SLI providers answered by the control plane itself."""
+        return frozenset(name.strip() for name in self.builtin_sli_providers.split(",") if name.strip())
 
     @property
     def token_file(self) -> Path:

@@ -59,7 +59,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
                 task_queue=settings.temporal_task_queue,
                 workflows=ALL_WORKFLOWS,
                 activities=build_activities(
-                    pool, http, client=client, task_queue=settings.temporal_task_queue
+                    pool, http, client=client, task_queue=settings.temporal_task_queue, settings=settings
                 ),
                 # Fall back to any worker quickly when the one holding a workflow in its sticky
                 # cache is gone (e.g. a replica was stopped), instead of after the 10 s default.

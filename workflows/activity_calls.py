@@ -24,6 +24,14 @@ with workflow.unsafe.imports_passed_through():
         PushTargets,
         PushTargetsInput,
     )
+    from activities.lighthouse import (
+        PREPARE_EVALUATION_ACTIVITY,
+        SCORE_EVALUATION_ACTIVITY,
+        EvaluationData,
+        PreparedEvaluation,
+        PrepareEvaluationInput,
+        ScoreEvaluationInput,
+    )
     from activities.sequence import (
         CLOSE_TASKS_ACTIVITY,
         EMIT_EVENT_ACTIVITY,
@@ -36,6 +44,7 @@ with workflow.unsafe.imports_passed_through():
         ShipyardSnapshot,
     )
     from activities.sequence_state_models import SequenceExecutionUpdate
+    from activities.sli_providers import FETCH_SLIS_ACTIVITY, FetchSLIsInput, FetchSLIsResult
 
 STORE_TIMEOUT = timedelta(seconds=10)
 """Store writes take milliseconds; this is also how long an attempt on a killed worker blocks
@@ -53,6 +62,13 @@ STORE_RETRY = RetryPolicy(
     ],
 )
 RECORD_SEQUENCE_ACTIVITY = "record_sequence"
+FETCH_SLIS_TIMEOUT = timedelta(minutes=5)
+"""A built-in provider runs its queries concurrently, each bounded by ``CAPSTAN_SLI_QUERY_TIMEOUT``."""
+FETCH_SLIS_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_attempts=3,
+    non_retryable_error_types=["InvalidInputError"],
+)
 
 
 async def load_shipyard(project: str, stage: str) -> ShipyardSnapshot:
@@ -138,3 +154,42 @@ async def push(event: dict[str, Any]) -> None:
             workflow.logger.warning(
                 "push of %s to %s failed: %s", event.get("id"), target.integration_name, err
             )
+
+
+async def prepare_evaluation(event: dict[str, Any]) -> PreparedEvaluation:
+    """What an ``evaluation.triggered`` asks its SLI provider, or how it ends without asking."""
+    prepared: PreparedEvaluation = await workflow.execute_activity(
+        PREPARE_EVALUATION_ACTIVITY,
+        PrepareEvaluationInput(event=event),
+        result_type=PreparedEvaluation,
+        start_to_close_timeout=STORE_TIMEOUT,
+        retry_policy=STORE_RETRY,
+        summary="evaluation: window, slo.yaml, SLI provider",
+    )
+    return prepared
+
+
+async def score_evaluation(input: ScoreEvaluationInput) -> EvaluationData:
+    """Score the SLI values against the SLO and the previous evaluations."""
+    scored: EvaluationData = await workflow.execute_activity(
+        SCORE_EVALUATION_ACTIVITY,
+        input,
+        result_type=EvaluationData,
+        start_to_close_timeout=STORE_TIMEOUT,
+        retry_policy=STORE_RETRY,
+        summary="evaluation: scoring",
+    )
+    return scored
+
+
+async def fetch_slis(provider: str, event: dict[str, Any]) -> FetchSLIsResult:
+    """Ask a built-in SLI provider for the values a ``get-sli.triggered`` requests."""
+    result: FetchSLIsResult = await workflow.execute_activity(
+        FETCH_SLIS_ACTIVITY,
+        FetchSLIsInput(provider=provider, event=event),
+        result_type=FetchSLIsResult,
+        start_to_close_timeout=FETCH_SLIS_TIMEOUT,
+        retry_policy=FETCH_SLIS_RETRY,
+        summary=f"get-sli from built-in {provider}",
+    )
+    return result

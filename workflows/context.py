@@ -93,7 +93,10 @@ class ContextWorkflow:
         An answer for a task that is not open (answered, aborted or timed out already) is ignored,
         as Keptn ignored it, but still delivered to subscribers like every stored event.
         """
-        event = received.event
+        self.answer(received.event)
+
+    def answer(self, event: dict[str, Any]) -> None:
+        """Route a stored task answer to its task, once, and deliver it to subscribers."""
         if not self._first_time(str(event.get("id", ""))):
             return
         entry = self._tasks.get(str(event.get("triggeredid", "")))

@@ -37,6 +37,10 @@ class TaskSettings(BaseModel):
     """Beyond Keptn: once answered, the task must finish within this long. None = wait forever
     (Keptn). A task's shipyard ``properties.timeout`` (a Go duration) overrides it."""
     completion: TaskCompletion = "keptn"
+    lighthouse: bool = True
+    """Whether the built-in lighthouse answers ``evaluation`` tasks."""
+    get_sli_timeout: timedelta = timedelta(minutes=10)
+    """Beyond Keptn: how long an evaluation waits for ``get-sli.finished``."""
 
 
 class SequenceTriggered(BaseModel):

@@ -40,10 +40,13 @@ with workflow.unsafe.imports_passed_through():
     from keptn.shipyard import Shipyard, Task
     from workflows import activity_calls as calls
     from workflows.context_models import TaskSettings
+    from workflows.lighthouse import Lighthouse
     from workflows.queue_lock_requester import LockRequester
     from workflows.task_tracker import TaskTracker
 
 APPROVAL_TASK = "approval"
+EVALUATION_TASK = "evaluation"
+"""The task the built-in lighthouse answers (``workflows/lighthouse.py``)."""
 """The one task name with special controller semantics: it does not hold the queue slot."""
 CONTROLLER_SOURCE = "shipyard-controller"
 SPEC_VERSION = "0.2.4"
@@ -72,6 +75,9 @@ class SequenceHost(Protocol):
 
     def background(self, work: Any) -> None:
         """Run a coroutine beside the sequence; the context waits for it before it ends."""
+
+    def answer(self, event: dict[str, Any]) -> None:
+        """Route an answer the control plane emitted itself (built-in tasks) like an integration's."""
 
 
 def _finish_timeout(task: Task, default: timedelta | None) -> timedelta | None:
@@ -259,6 +265,10 @@ class SequenceRun:
         event = self._event(task_event_type(task.name, EventKind.TRIGGERED), payload, event_id=triggered_id)
         await calls.emit_event(event, open_task=True)
         self.host.background(calls.push(event))
+        if task.name == EVALUATION_TASK and self.host.settings.lighthouse:
+            self.host.background(
+                Lighthouse(self.host, event, lambda: self.aborted or self.current is not tracker).run()
+            )
         self._changed()
         return tracker
 

@@ -8,6 +8,7 @@ from api.deps import require_token
 from api.routes import (
     api_service,
     datastore,
+    evaluations,
     health,
     integration_logs,
     projects,
@@ -27,6 +28,7 @@ def build_router() -> APIRouter:
     protected.include_router(api_service.router)
     protected.include_router(datastore.router)
     protected.include_router(projects.router)
+    protected.include_router(evaluations.router)
     protected.include_router(resources.router)
     protected.include_router(sequences.router)
     protected.include_router(sequence_control.router)

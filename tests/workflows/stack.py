@@ -57,6 +57,21 @@ class Stack:
             )
             assert created.status_code == 200, created.text
 
+    async def add_resource(self, stage: str, service: str, uri: str, content: str) -> str:
+        """Store a service resource in a stage of this stack's project; return the commit id."""
+        body = {
+            "resources": [
+                {"resourceURI": uri, "resourceContent": base64.b64encode(content.encode()).decode()}
+            ]
+        }
+        response = await self.api.post(
+            f"/api/resource-service/v1/project/{self.project}/stage/{stage}/service/{service}/resource",
+            json=body,
+        )
+        assert response.status_code == 201, response.text
+        commit: str = response.json()["commitID"]
+        return commit
+
     async def trigger(self, project: str, stage: str, sequence: str, service: str, **data: Any) -> str:
         """Trigger a sequence as `keptn trigger` does; return the Keptn context."""
         event = {
@@ -152,8 +167,14 @@ async def running_stack(
     started_timeout: timedelta = timedelta(minutes=10),
     finished_timeout: timedelta | None = None,
     completion: Literal["keptn", "per-source"] = "keptn",
+    lighthouse: bool = False,
+    **more_settings: Any,
 ) -> AsyncIterator[Stack]:
-    """Run a gateway and a worker on a task queue of their own until the block ends."""
+    """Run a gateway and a worker on a task queue of their own until the block ends.
+
+    The built-in lighthouse is off unless asked for: the sequence tests answer ``evaluation``
+    tasks themselves, as an external quality-gate integration would.
+    """
     queue = f"stack-{uuid.uuid4()}"
     settings = Settings(
         database_url=db_url,
@@ -163,6 +184,8 @@ async def running_stack(
         task_started_wait_duration=started_timeout,
         task_finished_timeout=finished_timeout,
         task_completion=completion,
+        lighthouse_enabled=lighthouse,
+        **more_settings,
     )
     app = create_app(settings)
     async with app.router.lifespan_context(app), httpx.AsyncClient() as http:
@@ -174,7 +197,7 @@ async def running_stack(
                 client,
                 task_queue=queue,
                 workflows=ALL_WORKFLOWS,
-                activities=build_activities(pool, http, client=client, task_queue=queue),
+                activities=build_activities(pool, http, client=client, task_queue=queue, settings=settings),
             )
             async with worker:
                 try:

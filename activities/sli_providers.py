@@ -15,7 +15,7 @@ the lighthouse workflow turns into ``get-sli.finished``. It behaves as Keptn's p
 - Prometheus: an instant query at the window's end, with basic auth if a user is configured;
   the answer must hold exactly one finite value (:func:`keptn.sli.prometheus_value`: no data is
   a failed SLI, as in prometheus-service ≥ 0.8, not the silent 0 of older versions).
-- Web (Capstan's own): GET the indicator's URL (placeholders substituted, optional headers) and
+- Web (Capstan's own): GET the indicator's URL (placeholders substituted in URL, headers and path) and
   take the number, or numeric string, at its JSONPath (:func:`keptn.sli.json_path`).
 - Differences: no sli.yaml at any level is ``errored`` (Keptn fell back to built-in Istio queries
   that no Capstan user has); an unknown SLI is "SLI <name> is not defined in <provider>/sli.yaml";
@@ -386,7 +386,7 @@ class SLIProviderActivities:
             document = response.json()
         except ValueError:
             raise _SLIError(f"GET {url} did not answer JSON: {_snippet(response)}") from None
-        found = json_path(document, indicator.path)
+        found = json_path(document, substitute_placeholders(indicator.path, **placeholders))
         return numeric_value(found, what=f"the value at {indicator.path} of GET {url}")
 
     async def _get(

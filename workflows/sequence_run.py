@@ -47,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
 APPROVAL_TASK = "approval"
 EVALUATION_TASK = "evaluation"
 """The task the built-in lighthouse answers (``workflows/lighthouse.py``)."""
+BUILTIN_LIGHTHOUSE_PATCH = "builtin-lighthouse"
 """The one task name with special controller semantics: it does not hold the queue slot."""
 CONTROLLER_SOURCE = "shipyard-controller"
 SPEC_VERSION = "0.2.4"
@@ -265,7 +266,12 @@ class SequenceRun:
         event = self._event(task_event_type(task.name, EventKind.TRIGGERED), payload, event_id=triggered_id)
         await calls.emit_event(event, open_task=True)
         self.host.background(calls.push(event))
-        if task.name == EVALUATION_TASK and self.host.settings.lighthouse:
+        # patched(): contexts started before the built-in lighthouse existed replay without it.
+        if (
+            task.name == EVALUATION_TASK
+            and self.host.settings.lighthouse
+            and workflow.patched(BUILTIN_LIGHTHOUSE_PATCH)
+        ):
             self.host.background(
                 Lighthouse(self.host, event, lambda: self.aborted or self.current is not tracker).run()
             )

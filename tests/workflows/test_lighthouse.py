@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
+import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import asyncpg
+import pytest
 import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
@@ -137,6 +141,11 @@ async def test_a_gate_asks_the_provider_scores_and_compares_with_previous_passes
     assert data["evaluation"]["timeStart"] < data["evaluation"]["timeEnd"]
     started = await stack.events(first, "sh.keptn.event.evaluation.started")
     assert [e["source"] for e in started] == ["lighthouse-service"]
+    view = await stack.api.get(
+        f"/api/controlPlane/v1/sequence/{stack.project}", params={"keptnContext": first}
+    )
+    (state,) = view.json()["states"]
+    assert state["stages"][0]["latestEvaluation"] == {"result": "pass", "score": 100}
 
     # 500 is more than 10 % above the average of earlier passes (400): pass fails, warning holds
     second = await trigger_evaluation(stack)
@@ -263,3 +272,55 @@ async def test_an_abort_while_waiting_for_slis_ends_the_gate_quietly(stack: Stac
     while await stack.open_triggered("get-sli", project=stack.project):
         assert time.monotonic() < deadline, "get-sli.triggered still open after the abort"
         await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+def json_server() -> Iterator[tuple[str, dict[str, Any]]]:
+    """A loopback HTTP server answering GET with the JSON document the test puts in its dict."""
+    document: dict[str, Any] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = json.dumps(document).encode()
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", document
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+async def test_the_builtin_web_provider_answers_get_sli(
+    stack: Stack, json_server: tuple[str, dict[str, Any]]
+):
+    url, document = json_server
+    document.update({"carts": {"p95": 230, "errors": 1}})
+    sli = f"""spec_version: "1.0"
+indicators:
+  response_time_p95: {{url: "{url}/$SERVICE", path: "$.$SERVICE.p95"}}
+  error_rate: {{url: "{url}/$SERVICE", path: "$.carts.errors"}}
+"""
+    await stack.add_resource("dev", "carts", "slo.yaml", SLO)
+    await stack.add_resource("dev", "carts", "web/sli.yaml", sli)
+    await configure_monitoring(stack, "web")
+    context = await trigger_evaluation(stack)
+    data = (await evaluation_of(stack, context))["data"]
+    values = {r["value"]["metric"]: r["value"] for r in data["evaluation"]["indicatorResults"]}
+    assert values["response_time_p95"]["value"] == 230, values
+    assert values["error_rate"]["value"] == 1
+    assert values["throughput"]["success"] is False  # not in web/sli.yaml: a failed, informational SLI
+    assert (data["result"], data["evaluation"]["score"]) == ("pass", 100)
+    answers = await stack.events(context, "sh.keptn.event.get-sli.finished")
+    assert [(e["source"], e["data"]["result"]) for e in answers] == [("web-service", "warning")]

@@ -2,6 +2,7 @@
 
 pytest_plugins = [
     "tests.fixtures.database",
+    "tests.fixtures.json_server",
     "tests.fixtures.prometheus",
     "tests.fixtures.receiver",
     "tests.fixtures.temporal",

@@ -167,13 +167,14 @@ async def running_stack(
     started_timeout: timedelta = timedelta(minutes=10),
     finished_timeout: timedelta | None = None,
     completion: Literal["keptn", "per-source"] = "keptn",
-    lighthouse: bool = False,
+    builtin: bool = False,
     **more_settings: Any,
 ) -> AsyncIterator[Stack]:
     """Run a gateway and a worker on a task queue of their own until the block ends.
 
-    The built-in lighthouse is off unless asked for: the sequence tests answer ``evaluation``
-    tasks themselves, as an external quality-gate integration would.
+    The built-in services (lighthouse, approval, remediation) are off unless ``builtin`` asks for
+    them: the sequence tests answer ``evaluation`` and ``approval`` tasks themselves, as external
+    integrations would. ``more_settings`` are further ``Settings`` fields.
     """
     queue = f"stack-{uuid.uuid4()}"
     settings = Settings(
@@ -184,8 +185,12 @@ async def running_stack(
         task_started_wait_duration=started_timeout,
         task_finished_timeout=finished_timeout,
         task_completion=completion,
-        lighthouse_enabled=lighthouse,
-        **more_settings,
+        **{
+            "lighthouse_enabled": builtin,
+            "approval_service_enabled": builtin,
+            "remediation_service_enabled": builtin,
+            **more_settings,
+        },
     )
     app = create_app(settings)
     async with app.router.lifespan_context(app), httpx.AsyncClient() as http:

@@ -21,27 +21,19 @@ import asyncpg
 import pytest
 import pytest_asyncio
 from temporalio.client import WorkflowExecution, WorkflowExecutionStatus
-from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
-from capstan.temporal import SEARCH_ATTRIBUTES
-from tests.fixtures.ports import free_port
-from tests.fixtures.temporal import _binary
+from tests.workflows.history_env import HISTORY_LIMIT, small_history_env
 from tests.workflows.stack import Stack, running_stack
 from workflows.context_models import ContextResult, context_workflow_id
 from workflows.registry import ALL_WORKFLOWS
 
 ITERATIONS = int(os.environ.get("CAPSTAN_LONG_ITERATIONS", "80"))
 """Sequences the context runs: the first N-1 fail and re-trigger the loop, the last passes."""
-HISTORY_LIMIT = 500
-"""``limit.historyCount.suggestContinueAsNew`` of this module's dev server (default 4096).
+__all__ = ["small_history_env"]  # a fixture, imported so that pytest finds it here
 
-One iteration writes about 90 events to the context's history, so a run holds five or six. Much
-smaller runs would be slowed by the server itself: a run that continues as new within a second of
-its start has its next run's first workflow task delayed to a second
-(``history.workflowIdReuseMinimalInterval``, default 1 s)."""
 SECONDS_PER_ITERATION = 2.0
 """A generous bound on one iteration (trigger, answer, re-trigger) on a slow 2-core machine."""
 
@@ -58,25 +50,6 @@ spec:
               selector: {match: {result: fail}}
           tasks: [{name: attempt}]
 """
-
-
-@pytest_asyncio.fixture(scope="module")
-async def small_history_env() -> AsyncIterator[WorkflowEnvironment]:
-    """A dev server of its own that suggests continue-as-new after ``HISTORY_LIMIT`` events."""
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=_binary("temporal"),
-        data_converter=pydantic_data_converter,
-        port=free_port(),
-        search_attributes=[SearchAttributeKey.for_keyword(name) for name in SEARCH_ATTRIBUTES],
-        dev_server_log_level="error",
-        dev_server_extra_args=[
-            *("--http-port", str(free_port()), "--metrics-port", str(free_port())),
-            *("--dynamic-config-value", f"limit.historyCount.suggestContinueAsNew={HISTORY_LIMIT}"),
-        ],
-    )
-    yield env
-    await env.shutdown()
-    await asyncio.sleep(0.5)  # sdk-python #300
 
 
 @pytest_asyncio.fixture

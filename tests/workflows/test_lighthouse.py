@@ -8,16 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
-import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import asyncpg
-import pytest
 import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
@@ -66,7 +62,7 @@ FINISHED = "sh.keptn.event.evaluation.finished"
 @pytest_asyncio.fixture
 async def stack(db_url: str, pool: asyncpg.Pool, temporal_env: WorkflowEnvironment) -> AsyncIterator[Stack]:
     async with running_stack(
-        db_url, pool, temporal_env.client, lighthouse=True, get_sli_timeout=timedelta(seconds=3)
+        db_url, pool, temporal_env.client, builtin=True, get_sli_timeout=timedelta(seconds=3)
     ) as running:
         await running.create_project(running.project, SHIPYARD, "carts")
         yield running
@@ -272,34 +268,6 @@ async def test_an_abort_while_waiting_for_slis_ends_the_gate_quietly(stack: Stac
     while await stack.open_triggered("get-sli", project=stack.project):
         assert time.monotonic() < deadline, "get-sli.triggered still open after the abort"
         await asyncio.sleep(0.05)
-
-
-@pytest.fixture
-def json_server() -> Iterator[tuple[str, dict[str, Any]]]:
-    """A loopback HTTP server answering GET with the JSON document the test puts in its dict."""
-    document: dict[str, Any] = {}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = json.dumps(document).encode()
-            self.send_response(200)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", document
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 async def test_the_builtin_web_provider_answers_get_sli(

@@ -65,7 +65,7 @@ async def stack(
         db_url,
         pool,
         temporal_env.client,
-        lighthouse=True,
+        builtin=True,
         prometheus_url=prometheus.url,
         prometheus_user=prometheus.user,
         prometheus_password=prometheus.password,

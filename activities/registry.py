@@ -13,6 +13,7 @@ from activities.delivery import DeliveryActivities
 from activities.events import EventActivities
 from activities.lighthouse import LighthouseActivities
 from activities.queue_lock import QueueLockActivities
+from activities.remediation import RemediationActivities
 from activities.sequence import SequenceActivities
 from activities.sequence_state import SequenceStateActivities
 from activities.sli_providers import SLIProviderActivities, sli_provider_config
@@ -58,4 +59,5 @@ def build_activities(
     )
     activities += [lighthouse.prepare_evaluation, lighthouse.score_evaluation]
     activities.append(SLIProviderActivities(pool, http, sli_provider_config(settings)).fetch_slis)
+    activities.append(RemediationActivities(pool).choose_action)
     return activities

@@ -57,6 +57,8 @@ def task_settings(settings: Settings) -> TaskSettings:
         finished_timeout=settings.task_finished_timeout,
         completion=settings.task_completion,
         lighthouse=settings.lighthouse_enabled,
+        approval_service=settings.approval_service_enabled,
+        remediation_service=settings.remediation_service_enabled,
         get_sli_timeout=settings.get_sli_timeout,
     )
 

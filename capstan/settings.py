@@ -115,6 +115,14 @@ class Settings(BaseSettings):
     """Whether the built-in lighthouse answers ``evaluation.triggered`` (quality gates). Turn it off
     only to let an external lighthouse answer instead. Default true."""
 
+    approval_service_enabled: bool = True
+    """Whether the built-in approval service answers ``approval`` tasks (automatic strategies,
+    manual decisions by event, ``approve`` update or ``capstan approve``). Default true."""
+
+    remediation_service_enabled: bool = True
+    """Whether the built-in remediation service answers ``get-action`` tasks from
+    ``remediation.yaml``. Default true."""
+
     sli_provider: str | None = None
     """SLI provider of projects that never received ``sh.keptn.event.monitoring.configure``
     (Keptn's ``lighthouse-config`` ConfigMap). Default: unset (such evaluations pass with score 0,

@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
         PrepareEvaluationInput,
         ScoreEvaluationInput,
     )
+    from activities.remediation import CHOOSE_ACTION_ACTIVITY, ChooseActionInput, ChooseActionResult
     from activities.sequence import (
         CLOSE_TASKS_ACTIVITY,
         EMIT_EVENT_ACTIVITY,
@@ -193,3 +194,16 @@ async def fetch_slis(provider: str, event: dict[str, Any]) -> FetchSLIsResult:
         summary=f"get-sli from built-in {provider}",
     )
     return result
+
+
+async def choose_action(event: dict[str, Any]) -> ChooseActionResult:
+    """The next remediation action a ``get-action.triggered`` asks for."""
+    chosen: ChooseActionResult = await workflow.execute_activity(
+        CHOOSE_ACTION_ACTIVITY,
+        ChooseActionInput(event=event),
+        result_type=ChooseActionResult,
+        start_to_close_timeout=STORE_TIMEOUT,
+        retry_policy=STORE_RETRY,
+        summary="get-action: remediation.yaml",
+    )
+    return chosen

@@ -17,14 +17,20 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from keptn.approval import Vote
     from keptn.event_types import SequenceEventType, maybe_parse_event_type
     from workflows import activity_calls as calls
+    from workflows.approval import Approval
+    from workflows.builtin_task import Intercept
     from workflows.context_models import (
+        APPROVE_UPDATE,
         CONTEXT_WORKFLOW,
         CONTROL_SIGNAL,
         SEQUENCE_TRIGGERED_SIGNAL,
         STATE_QUERY,
         TASK_EVENT_SIGNAL,
+        ApprovalDecision,
+        ApprovalState,
         ContextInput,
         ContextResult,
         ContextState,
@@ -65,8 +71,9 @@ class ContextWorkflow:
         self.sequences_run = input.sequences_run
         self._seen: dict[str, None] = dict.fromkeys(input.seen_event_ids)
         self._runs: dict[str, tuple[SequenceRun, asyncio.Task[None]]] = {}
-        self._tasks: dict[str, tuple[TaskTracker, Callable[[], None]]] = {}
+        self._tasks: dict[str, tuple[TaskTracker, Callable[[], None], Intercept | None]] = {}
         self._background: list[asyncio.Task[Any]] = []
+        self.approvals: dict[str, Approval] = {}
 
     # -- signals and queries -----------------------------------------------------------------
 
@@ -100,10 +107,12 @@ class ContextWorkflow:
         if not self._first_time(str(event.get("id", ""))):
             return
         entry = self._tasks.get(str(event.get("triggeredid", "")))
-        if entry is not None and entry[0].record(event):
-            entry[1]()
-        elif entry is None:
+        if entry is None:
             workflow.logger.info("answer %s for a task that is not open ignored", event.get("id"))
+        else:
+            tracker, on_answer, intercept = entry
+            if (intercept is None or not intercept(event)) and tracker.record(event):
+                on_answer()
         self.background(calls.push(event))
 
     @workflow.signal(name=CONTROL_SIGNAL)
@@ -133,6 +142,46 @@ class ContextWorkflow:
         """The queue lock of a project/stage/service was granted to one of our sequences."""
         await self.locks.on_granted(grant)
 
+    @workflow.update(name=APPROVE_UPDATE, description="Approve or decline an open approval task")
+    async def approve(self, decision: ApprovalDecision) -> ApprovalState:
+        """Decide an open approval (the Temporal Web UI's "Send an Update", or the SDK)."""
+        approval = self._open_approval(decision)
+        approval.vote(Vote(user=decision.user, approved=decision.approved, message=decision.message))
+        outcome = approval.tally.decision(approval.required)
+        return ApprovalState(
+            triggeredid=approval.triggered_id,
+            decision=outcome or "waiting",
+            approvers=[vote.user for vote in approval.tally.votes if vote.approved],
+            required=approval.required,
+        )
+
+    @approve.validator
+    def _validate_approve(self, decision: ApprovalDecision) -> None:
+        # Rejected updates leave no trace in the history: a wrong id costs nothing.
+        self._open_approval(decision)
+
+    def _open_approval(self, decision: ApprovalDecision) -> Approval:
+        """The approval a decision is about; ValueError with the reason if it cannot be taken."""
+        open_ids = [tid for tid, approval in self.approvals.items() if approval.is_open()]
+        if decision.triggeredid is None:
+            if not open_ids:
+                raise ValueError("no approval of this Keptn context is waiting for a decision")
+            if len(open_ids) > 1:
+                raise ValueError(f"several approvals are open, give triggeredid: {', '.join(open_ids)}")
+            triggered_id = open_ids[0]
+        else:
+            triggered_id = decision.triggeredid
+        approval = self.approvals.get(triggered_id)
+        if approval is None or not approval.is_open():
+            listed = ", ".join(open_ids) or "none"
+            raise ValueError(
+                f"approval '{triggered_id}' is not open in this Keptn context (already decided, "
+                f"automatic or unknown); open approvals: {listed}"
+            )
+        if any(vote.user == decision.user for vote in approval.tally.votes):
+            raise ValueError(f"user '{decision.user}' has already decided approval '{triggered_id}'")
+        return approval
+
     @workflow.query(name=STATE_QUERY)
     def state(self) -> ContextState:
         """What the context is doing right now."""
@@ -159,9 +208,11 @@ class ContextWorkflow:
 
     # -- the host interface of SequenceRun ---------------------------------------------------
 
-    def register_task(self, tracker: TaskTracker, on_answer: Callable[[], None]) -> None:
-        """Route answers with the tracker's triggered id to it."""
-        self._tasks[tracker.triggered_id] = (tracker, on_answer)
+    def register_task(
+        self, tracker: TaskTracker, on_answer: Callable[[], None], intercept: Intercept | None = None
+    ) -> None:
+        """Route answers with the tracker's triggered id to it, after ``intercept`` if given."""
+        self._tasks[tracker.triggered_id] = (tracker, on_answer, intercept)
 
     def unregister_task(self, triggered_id: str) -> None:
         """Stop routing answers to a task."""

@@ -13,6 +13,8 @@ SEQUENCE_TRIGGERED_SIGNAL = "sequence_triggered"
 TASK_EVENT_SIGNAL = "task_event"
 CONTROL_SIGNAL = "control"
 STATE_QUERY = "state"
+APPROVE_UPDATE = "approve"
+"""The update an operator sends (e.g. from the Temporal Web UI) to decide an open approval."""
 
 TaskCompletion = Literal["keptn", "per-source"]
 """How a task's answers are counted.
@@ -39,6 +41,10 @@ class TaskSettings(BaseModel):
     completion: TaskCompletion = "keptn"
     lighthouse: bool = True
     """Whether the built-in lighthouse answers ``evaluation`` tasks."""
+    approval_service: bool = True
+    """Whether the built-in approval service answers ``approval`` tasks."""
+    remediation_service: bool = True
+    """Whether the built-in remediation service answers ``get-action`` tasks."""
     get_sli_timeout: timedelta = timedelta(minutes=10)
     """Beyond Keptn: how long an evaluation waits for ``get-sli.finished``."""
 
@@ -108,3 +114,32 @@ class ContextResult(BaseModel):
     """Result of a context workflow run that ended because nothing was left to do."""
 
     sequences_run: int
+
+
+class ApprovalDecision(BaseModel):
+    """Update ``approve``: a human's decision on an open approval of the context.
+
+    What an operator types into the Temporal Web UI's "Send an Update" dialog, e.g.
+    ``{"triggeredid": "…", "approved": true, "user": "alice", "message": "looks good"}``.
+    """
+
+    triggeredid: str | None = None
+    """The ``approval.triggered`` event id; may be left out when exactly one approval is open."""
+    approved: bool
+    """true to approve, false to decline."""
+    user: str = Field(min_length=1)
+    """Who decides; recorded in ``approval.finished``."""
+    message: str = ""
+    """Why; recorded in ``approval.finished``."""
+
+
+class ApprovalState(BaseModel):
+    """Answer of the ``approve`` update."""
+
+    triggeredid: str
+    decision: Literal["approved", "declined", "waiting"]
+    """``waiting`` while more approvers are needed."""
+    approvers: list[str]
+    """Users who approved so far."""
+    required: int
+    """Distinct approvers the task needs."""

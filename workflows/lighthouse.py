@@ -1,6 +1,6 @@
 """The built-in lighthouse: Keptn's quality gate as workflow code, beside an ``evaluation`` task.
 
-When a sequence triggers an ``evaluation`` task, the context runs :func:`run_lighthouse` next to
+When a sequence triggers an ``evaluation`` task, the context runs :class:`Lighthouse` next to
 the task's wait for answers. It answers the task as Keptn's lighthouse-service did — ``.started``
 at once, then ``get-sli.triggered`` to the project's SLI provider, then ``.finished`` with the
 score — and its events are stored, pushed and routed like any integration's. Deterministic: reads,
@@ -9,8 +9,8 @@ scoring and built-in SLI providers are activities (``workflows.activity_calls``)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
@@ -29,32 +29,10 @@ with workflow.unsafe.imports_passed_through():
         scope_data,
         sli_finished_data,
     )
-    from keptn.events import KeptnEvent
     from keptn.lighthouse import errored_outcome
     from workflows import activity_calls as calls
-    from workflows.context_models import TaskSettings
+    from workflows.builtin_task import BuiltinHost, BuiltinTask
     from workflows.task_tracker import TaskTracker
-
-SPEC_VERSION = "0.2.4"
-
-
-class LighthouseHost(Protocol):
-    """What the lighthouse needs from its context workflow."""
-
-    keptn_context: str
-    settings: TaskSettings
-
-    def register_task(self, tracker: TaskTracker, on_answer: Callable[[], None]) -> None:
-        """Route answers with this triggered id to the tracker."""
-
-    def unregister_task(self, triggered_id: str) -> None:
-        """Stop routing answers to a task."""
-
-    def answer(self, event: dict[str, Any]) -> None:
-        """Route an event the control plane itself answered with, as if an integration had sent it."""
-
-    def background(self, work: Coroutine[Any, Any, Any]) -> None:
-        """Run a coroutine beside the sequences."""
 
 
 def builtin_provider_source(provider: str) -> str:
@@ -62,7 +40,7 @@ def builtin_provider_source(provider: str) -> str:
     return f"{provider}-service"
 
 
-class Lighthouse:
+class Lighthouse(BuiltinTask):
     """One evaluation of one ``evaluation.triggered`` event.
 
     Args:
@@ -71,31 +49,28 @@ class Lighthouse:
         over: tells when the sequence no longer waits (aborted or ended): stop quietly then.
     """
 
-    def __init__(self, host: LighthouseHost, triggered: dict[str, Any], over: Callable[[], bool]) -> None:
-        self.host = host
-        self.triggered = triggered
-        self.data: dict[str, Any] = dict(triggered.get("data") or {})
-        self.over = over
+    def __init__(self, host: BuiltinHost, triggered: dict[str, Any], over: Callable[[], bool]) -> None:
+        super().__init__(host, triggered, over, LIGHTHOUSE_SOURCE)
 
     async def run(self) -> None:
         """Answer the evaluation task: ``.started``, the SLI values, the score, ``.finished``."""
-        await self._answer(EVALUATION_STARTED, {**scope_data(self.data), "status": "succeeded"})
+        await self.answer(EVALUATION_STARTED, {**scope_data(self.data), "status": "succeeded"})
         try:
             await self._evaluate()
         except ActivityError as err:
             # Only non-retryable failures get here (store reads retry until they succeed): the
             # task ends errored with the reason instead of hanging until its timeout.
             cause = err.cause.message if err.cause is not None else str(err)  # type: ignore[attr-defined]
-            await self._answer(
+            await self.answer(
                 EVALUATION_FINISHED, evaluation_finished_data(self.data, errored_outcome(cause))
             )
 
     async def _evaluate(self) -> None:
         prepared = await calls.prepare_evaluation(self.triggered)
         if prepared.finished_data is not None or prepared.get_sli_data is None:
-            await self._answer(EVALUATION_FINISHED, prepared.finished_data or {})
+            await self.answer(EVALUATION_FINISHED, prepared.finished_data or {})
             return
-        get_sli = self._event(GET_SLI_TRIGGERED, prepared.get_sli_data, LIGHTHOUSE_SOURCE)
+        get_sli = self.event(GET_SLI_TRIGGERED, prepared.get_sli_data, LIGHTHOUSE_SOURCE)
         tracker = TaskTracker("get-sli", get_sli["id"], "per-source")
         self.host.register_task(tracker, lambda: None)
         try:
@@ -132,7 +107,7 @@ class Lighthouse:
                 )
             )
             data = scored.data
-        await self._answer(EVALUATION_FINISHED, data)
+        await self.answer(EVALUATION_FINISHED, data)
 
     async def _await_sli(self, tracker: TaskTracker) -> dict[str, Any] | None:
         """The first ``get-sli.finished`` (Keptn's lighthouse took the first one), or None on timeout."""
@@ -154,7 +129,7 @@ class Lighthouse:
         """Answer ``get-sli.triggered`` for a provider built into the control plane."""
         source = builtin_provider_source(provider)
         sli_data: dict[str, Any] = get_sli.get("data") or {}
-        await self._emit_answer(
+        await self.emit_answer(
             GET_SLI_STARTED, {**scope_data(sli_data), "status": "succeeded"}, source, get_sli["id"]
         )
         try:
@@ -171,31 +146,4 @@ class Lighthouse:
             data = sli_finished_data(
                 sli_data, result="fail", status="errored", message=cause, indicator_values=[]
             )
-        await self._emit_answer(GET_SLI_FINISHED, data, source, get_sli["id"])
-
-    async def _answer(self, event_type: str, data: dict[str, Any]) -> None:
-        """Answer the evaluation task as lighthouse-service."""
-        await self._emit_answer(event_type, data, LIGHTHOUSE_SOURCE, str(self.triggered["id"]))
-
-    async def _emit_answer(
-        self, event_type: str, data: dict[str, Any], source: str, triggered_id: str
-    ) -> None:
-        if self.over():
-            return
-        event = self._event(event_type, data, source)
-        event["triggeredid"] = triggered_id
-        await calls.emit_event(event)
-        # Stored before it is routed, like an integration's answer the gateway accepted.
-        self.host.answer(event)
-
-    def _event(self, event_type: str, data: dict[str, Any], source: str) -> dict[str, Any]:
-        return KeptnEvent(
-            id=str(workflow.uuid4()),
-            source=source,
-            type=event_type,
-            time=workflow.now(),
-            shkeptncontext=self.host.keptn_context,
-            gitcommitid=self.triggered.get("gitcommitid"),
-            shkeptnspecversion=SPEC_VERSION,
-            data=data,
-        ).to_wire()
+        await self.emit_answer(GET_SLI_FINISHED, data, source, get_sli["id"])

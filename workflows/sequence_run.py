@@ -7,7 +7,6 @@ merge, result aggregation, follow-up sequences) are ``keptn.sequence``'s pure fu
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from contextlib import suppress
 from datetime import timedelta
 from typing import Any, Literal, Protocol
@@ -39,7 +38,9 @@ with workflow.unsafe.imports_passed_through():
     )
     from keptn.shipyard import Shipyard, Task
     from workflows import activity_calls as calls
-    from workflows.context_models import TaskSettings
+    from workflows.approval import Approval
+    from workflows.builtin_task import BuiltinHost, BuiltinTask
+    from workflows.get_action import GetAction
     from workflows.lighthouse import Lighthouse
     from workflows.queue_lock_requester import LockRequester
     from workflows.task_tracker import TaskTracker
@@ -47,7 +48,11 @@ with workflow.unsafe.imports_passed_through():
 APPROVAL_TASK = "approval"
 EVALUATION_TASK = "evaluation"
 """The task the built-in lighthouse answers (``workflows/lighthouse.py``)."""
+GET_ACTION_TASK = "get-action"
+"""The task the built-in remediation service answers (``workflows/get_action.py``)."""
 BUILTIN_LIGHTHOUSE_PATCH = "builtin-lighthouse"
+BUILTIN_APPROVAL_PATCH = "builtin-approval"
+BUILTIN_GET_ACTION_PATCH = "builtin-get-action"
 """The one task name with special controller semantics: it does not hold the queue slot."""
 CONTROLLER_SOURCE = "shipyard-controller"
 SPEC_VERSION = "0.2.4"
@@ -57,28 +62,16 @@ WAITING_AFTER = 1.0
 Ending = Literal["done", "aborted", "timedOut"]
 
 
-class SequenceHost(Protocol):
+class SequenceHost(BuiltinHost, Protocol):
     """What a sequence execution needs from its context workflow."""
 
     project: str
-    keptn_context: str
-    settings: TaskSettings
     locks: LockRequester
-
-    def register_task(self, tracker: TaskTracker, on_answer: Callable[[], None]) -> None:
-        """Route answers with this triggered id to the tracker, then call ``on_answer``."""
-
-    def unregister_task(self, triggered_id: str) -> None:
-        """Stop routing answers to a task."""
+    approvals: dict[str, Approval]
+    """Approvals waiting for a human decision, by triggered id (for the ``approve`` update)."""
 
     def is_paused(self, stage: str) -> bool:
         """Whether sequences of this stage must not start their next task."""
-
-    def background(self, work: Any) -> None:
-        """Run a coroutine beside the sequence; the context waits for it before it ends."""
-
-    def answer(self, event: dict[str, Any]) -> None:
-        """Route an answer the control plane emitted itself (built-in tasks) like an integration's."""
 
 
 def _finish_timeout(task: Task, default: timedelta | None) -> timedelta | None:
@@ -123,6 +116,8 @@ class SequenceRun:
         self.message: str | None = None
         self.follow_ups: list[dict[str, Any]] = []
         self._lock_request: str | None = None
+        self._service: BuiltinTask | None = None
+        """The built-in service answering the current task, if any."""
         self._dirty = True
         self._closed = False
 
@@ -260,23 +255,47 @@ class SequenceRun:
         payload = next_task_payload(self.input, self.scope, self.previous, task)
         triggered_id = str(workflow.uuid4())
         tracker = TaskTracker(task.name, triggered_id, self.host.settings.completion)
-        # Registered before the event exists anywhere, so no answer can arrive unrouted.
-        self.host.register_task(tracker, self._changed)
-        self.current = tracker
         event = self._event(task_event_type(task.name, EventKind.TRIGGERED), payload, event_id=triggered_id)
+        service = self._service = self._builtin_service(task, event, tracker)
+        # Registered before the event exists anywhere, so no answer can arrive unrouted.
+        self.host.register_task(tracker, self._changed, service.intercept if service else None)
+        self.current = tracker
         await calls.emit_event(event, open_task=True)
         self.host.background(calls.push(event))
-        # patched(): contexts started before the built-in lighthouse existed replay without it.
-        if (
-            task.name == EVALUATION_TASK
-            and self.host.settings.lighthouse
-            and workflow.patched(BUILTIN_LIGHTHOUSE_PATCH)
-        ):
-            self.host.background(
-                Lighthouse(self.host, event, lambda: self.aborted or self.current is not tracker).run()
-            )
+        if service is not None:
+            self.host.background(service.run())
         self._changed()
         return tracker
+
+    def _builtin_service(self, task: Task, event: dict[str, Any], tracker: TaskTracker) -> BuiltinTask | None:
+        """The control plane's own answer to a task, if the task is one of Keptn's built-in services'.
+
+        ``workflow.patched`` markers: contexts started before a service existed replay without it.
+        """
+        settings = self.host.settings
+
+        def over() -> bool:
+            return self.aborted or self.current is not tracker
+
+        if (
+            task.name == EVALUATION_TASK
+            and settings.lighthouse
+            and workflow.patched(BUILTIN_LIGHTHOUSE_PATCH)
+        ):
+            return Lighthouse(self.host, event, over)
+        if (
+            task.name == APPROVAL_TASK
+            and settings.approval_service
+            and workflow.patched(BUILTIN_APPROVAL_PATCH)
+        ):
+            return Approval(self.host, event, over, self.host.approvals)
+        if (
+            task.name == GET_ACTION_TASK
+            and settings.remediation_service
+            and workflow.patched(BUILTIN_GET_ACTION_PATCH)
+        ):
+            return GetAction(self.host, event, over)
+        return None
 
     async def _await_answers(self, task: Task, tracker: TaskTracker) -> Ending:
         event_type = task_event_type(task.name, EventKind.TRIGGERED)
@@ -292,7 +311,12 @@ class SequenceRun:
                 ".started or .finished event"
             )
             return "timedOut"
-        finish_timeout = _finish_timeout(task, self.host.settings.finished_timeout)
+        # The built-in approval has its own timeout (properties.timeout with an outcome); a human
+        # taking long is not a stuck integration.
+        builtin_approval = isinstance(self._service, Approval)
+        finish_timeout = (
+            None if builtin_approval else _finish_timeout(task, self.host.settings.finished_timeout)
+        )
         try:
             await workflow.wait_condition(
                 lambda: tracker.complete or self.aborted,

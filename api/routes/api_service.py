@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.cloudevents_http import read_incoming_event
 from api.deps import ServicesDep
 from api.ingest import ingest_event
+from api.problems import end_remediations
 from api.routing import route_event
 from api.schemas.common import ErrorBody
 from keptn.events import IncomingEvent
@@ -76,6 +77,7 @@ async def post_event(request: Request, services: ServicesDep) -> EventContext:
     incoming = await read_incoming_event(request)
     event = await ingest_event(services.pool, incoming)
     await route_event(services.temporal, services.settings, event, event.to_wire())
+    await end_remediations(services.pool, services.temporal, event)
     return EventContext(keptnContext=event.shkeptncontext)
 
 

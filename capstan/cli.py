@@ -11,7 +11,7 @@ import importlib
 
 import typer
 
-COMMAND_MODULES = ("capstan.commands.up", "capstan.commands.slo")
+COMMAND_MODULES = ("capstan.commands.up", "capstan.commands.slo", "capstan.commands.approve")
 """Modules with a ``register(app: typer.Typer)`` function, in the order of ``capstan --help``."""
 
 app = typer.Typer(

@@ -246,6 +246,10 @@ def _summary(values: list[dict[str, Any]]) -> FetchSLIsResult:
     return FetchSLIsResult(result="fail", status="succeeded", message=message, indicator_values=values)
 
 
+HEARTBEAT_EVERY = timedelta(seconds=2)
+"""How often ``fetch_slis`` heartbeats while its queries run (its heartbeat timeout is 10 s)."""
+
+
 class SLIProviderActivities:
     """The built-in SLI providers, sharing the worker's pool and HTTP client.
 
@@ -319,8 +323,15 @@ class SLIProviderActivities:
                     activity.logger.exception("SLI %s of %s failed unexpectedly", name, uri)
                     return _sli_result(name, error=f"unexpected error: {type(exc).__name__}: {exc}")
 
-        values = await asyncio.gather(*(one(name) for name in request.indicators))
-        return _summary(list(values))
+        gathered = asyncio.ensure_future(asyncio.gather(*(one(name) for name in request.indicators)))
+        # Heartbeats let Temporal retry the fetch elsewhere within seconds when this worker dies,
+        # instead of after the activity's whole time limit.
+        while True:
+            done, _ = await asyncio.wait({gathered}, timeout=HEARTBEAT_EVERY.total_seconds())
+            if done:
+                return _summary(list(gathered.result()))
+            if activity.in_activity():
+                activity.heartbeat()
 
     async def _load_indicators(self, request: _Request, uri: str) -> dict[str, Any] | None:
         """Merged indicators of the project, stage and service files; None if there is no file."""

@@ -65,6 +65,8 @@ STORE_RETRY = RetryPolicy(
 RECORD_SEQUENCE_ACTIVITY = "record_sequence"
 FETCH_SLIS_TIMEOUT = timedelta(minutes=5)
 """A built-in provider runs its queries concurrently, each bounded by ``CAPSTAN_SLI_QUERY_TIMEOUT``."""
+FETCH_SLIS_HEARTBEAT = timedelta(seconds=10)
+"""``fetch_slis`` heartbeats every 2 s: a dead worker's fetch is retried after 10 s, not 5 min."""
 FETCH_SLIS_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     maximum_attempts=3,
@@ -190,6 +192,7 @@ async def fetch_slis(provider: str, event: dict[str, Any]) -> FetchSLIsResult:
         FetchSLIsInput(provider=provider, event=event),
         result_type=FetchSLIsResult,
         start_to_close_timeout=FETCH_SLIS_TIMEOUT,
+        heartbeat_timeout=FETCH_SLIS_HEARTBEAT,
         retry_policy=FETCH_SLIS_RETRY,
         summary=f"get-sli from built-in {provider}",
     )

@@ -18,7 +18,6 @@ from typing import Any
 
 import asyncpg
 import httpx
-import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -43,8 +42,6 @@ spec:
 """
 SEQUENCE_FINISHED = "sh.keptn.event.dev.delivery.finished"
 POLL = 0.05
-
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(110)]
 
 
 def report(text: str) -> None:

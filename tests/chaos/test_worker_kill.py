@@ -11,7 +11,7 @@ What a kill costs, by Temporal's rules (the test prints the measured times):
 * the workflow was waiting on signals: its next workflow task goes to the dead worker's sticky
   queue and moves to the normal queue after ``sticky_queue_schedule_to_start_timeout`` (2 s);
 * an activity was running: the server retries it on another worker once its
-  ``start_to_close_timeout`` has passed (30 s for store writes and pushes) — at least once, and
+  ``start_to_close_timeout`` has passed (10 s for store writes, 30 s for pushes) — at least once, and
   always with the same event, so receivers and the store deduplicate by id.
 """
 
@@ -52,6 +52,8 @@ from tests.chaos.harness import (
 from tests.workflows.stack import terminate_open_workflows
 from workflows.context_models import context_workflow_id
 from workflows.queue_lock_models import lock_workflow_id
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(110)]
 
 
 async def create_project(api: httpx.AsyncClient, project: str) -> None:

@@ -26,14 +26,22 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import asyncpg
 import httpx
-from pydantic import BaseModel, ConfigDict, SecretStr
+from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.sli_provider_models import (
+    FETCH_SLIS_ACTIVITY,
+    FetchSLIsInput,
+    FetchSLIsResult,
+    PrometheusEndpoint,
+    SLIProviderConfig,
+    sli_provider_config,
+)
 from keptn.errors import InvalidInputError, KeptnError, NotFoundError
 from keptn.sli import (
     DEFAULT_DEPLOYMENT,
@@ -48,9 +56,6 @@ from keptn.sli import (
 )
 from store.resources import URI_FIELD, ResourceScope, get_resource
 
-if TYPE_CHECKING:
-    from capstan.settings import Settings
-
 __all__ = [
     "FETCH_SLIS_ACTIVITY",
     "PROVIDERS",
@@ -62,87 +67,10 @@ __all__ = [
     "sli_provider_config",
 ]
 
-FETCH_SLIS_ACTIVITY = "fetch_slis"
 PROVIDERS = ("prometheus", "web")
 """The SLI providers ``fetch_slis`` implements."""
 INVALID_INPUT = "InvalidInputError"
 """Error type of a ``fetch_slis`` call with an unusable event or provider: retrying cannot help."""
-
-
-class PrometheusEndpoint(BaseModel):
-    """Where a Prometheus is and how to log in (basic auth when ``user`` is set)."""
-
-    model_config = ConfigDict(from_attributes=True)
-
-    url: str
-    """Base URL, e.g. ``http://127.0.0.1:9090``."""
-    user: str | None = None
-    """Basic-auth user. Default: none (no auth)."""
-    password: SecretStr | None = None
-    """Basic-auth password. Default: none (empty)."""
-
-
-class SLIProviderConfig(BaseModel):
-    """How the built-in SLI providers reach their data sources."""
-
-    model_config = ConfigDict(from_attributes=True)
-
-    prometheus_url: str | None = None
-    """Prometheus of projects without their own endpoint. Default: none."""
-    prometheus_user: str | None = None
-    """Basic-auth user for ``prometheus_url``. Default: none."""
-    prometheus_password: SecretStr | None = None
-    """Basic-auth password for ``prometheus_url``. Default: none."""
-    prometheus_endpoints: dict[str, PrometheusEndpoint] = {}
-    """Per-project Prometheus, overriding ``prometheus_url``. Default: none."""
-    query_timeout: timedelta = timedelta(seconds=30)
-    """Timeout of one query (one Prometheus query, one web GET). Default 30 s."""
-    max_concurrent_queries: int = 10
-    """How many queries of one ``fetch_slis`` run at once. Default 10."""
-
-    def prometheus_for(self, project: str) -> PrometheusEndpoint | None:
-        """The project's Prometheus: its own endpoint, else the default, else None."""
-        if project in self.prometheus_endpoints:
-            return self.prometheus_endpoints[project]
-        if not self.prometheus_url:
-            return None
-        return PrometheusEndpoint(
-            url=self.prometheus_url, user=self.prometheus_user, password=self.prometheus_password
-        )
-
-
-def sli_provider_config(settings: Settings) -> SLIProviderConfig:
-    """The SLI providers' configuration from Capstan's settings."""
-    return SLIProviderConfig(
-        prometheus_url=settings.prometheus_url,
-        prometheus_user=settings.prometheus_user,
-        prometheus_password=settings.prometheus_password,
-        prometheus_endpoints=settings.prometheus_endpoints,  # validated by attribute (from_attributes)
-        query_timeout=settings.sli_query_timeout,
-    )
-
-
-class FetchSLIsInput(BaseModel):
-    """Input of ``fetch_slis``."""
-
-    provider: str
-    """``prometheus`` or ``web``."""
-    event: dict[str, Any]
-    """The stored ``get-sli.triggered`` wire event (``data.get-sli`` holds start, end,
-    indicators and customFilters; ``gitcommitid`` the commit to read ``sli.yaml`` at)."""
-
-
-class FetchSLIsResult(BaseModel):
-    """Output of ``fetch_slis``: the fields of ``get-sli.finished`` it decides."""
-
-    result: str
-    """``pass`` (every SLI fetched), ``warning`` (some failed) or ``fail`` (all failed, or errored)."""
-    status: str
-    """``succeeded``, or ``errored`` when no SLI could even be attempted (no sli.yaml, ...)."""
-    message: str = ""
-    """Why the result is not ``pass``; empty otherwise."""
-    indicator_values: list[dict[str, Any]] = []
-    """Keptn ``SLIResult``s in the order requested: ``{metric, value, success, message}``."""
 
 
 class _Request(BaseModel):

@@ -45,7 +45,7 @@ with workflow.unsafe.imports_passed_through():
         ShipyardSnapshot,
     )
     from activities.sequence_state_models import SequenceExecutionUpdate
-    from activities.sli_providers import FETCH_SLIS_ACTIVITY, FetchSLIsInput, FetchSLIsResult
+    from activities.sli_provider_models import FETCH_SLIS_ACTIVITY, FetchSLIsInput, FetchSLIsResult
 
 STORE_TIMEOUT = timedelta(seconds=10)
 """Store writes take milliseconds; this is also how long an attempt on a killed worker blocks

@@ -27,7 +27,6 @@ with workflow.unsafe.imports_passed_through():
         decisive_result,
         started_message,
     )
-
     from keptn.durations import format_duration
     from keptn.errors import InvalidInputError
     from keptn.evaluation_payload import scope_data

@@ -33,7 +33,7 @@ from keptn.lighthouse_comparison import (
     apply_comparison_rules,
     comparison_rules,
     percentile,
-    previous_values,
+    previous_values_by_metric,
 )
 from keptn.lighthouse_numbers import go_float, parse_go_float, to_go_json_numbers
 from keptn.lighthouse_outcomes import (
@@ -116,6 +116,7 @@ def evaluate(
     compared_events = [
         entry["id"] for entry in previous if isinstance(entry, dict) and isinstance(entry.get("id"), str)
     ]
+    history_by_metric = previous_values_by_metric(previous)  # once, not once per objective
     remaining = list(values)
     results: list[dict[str, Any]] = []
     max_score = 0.0
@@ -123,7 +124,7 @@ def evaluate(
     for objective in slo.objectives:
         if objective.pass_:
             max_score += objective.weight
-        history = previous_values(previous, objective.sli)
+        history = history_by_metric.get(objective.sli, [])
         value = _take(remaining, objective.sli)
         try:
             result = _evaluate_objective(objective, value, history, slo.comparison.aggregate_function)

@@ -17,6 +17,7 @@ __all__ = [
     "comparison_rules",
     "percentile",
     "previous_values",
+    "previous_values_by_metric",
 ]
 
 _PERCENTILES = {"p50": 0.5, "p90": 0.9, "p95": 0.95}
@@ -136,7 +137,8 @@ def previous_values(previous: Sequence[dict[str, Any]], sli: str) -> list[float]
 
     Every indicator result of every given evaluation counts, whatever its own status (only the
     overall result chose the evaluations, #2388), except values with ``success: false`` (#1263).
-    Malformed entries are skipped.
+    Malformed entries are skipped. To look up many SLIs, build :func:`previous_values_by_metric`
+    once instead (one scan of ``previous`` rather than one per SLI).
 
     Args:
         previous: ``evaluation.finished`` data objects.
@@ -145,15 +147,32 @@ def previous_values(previous: Sequence[dict[str, Any]], sli: str) -> list[float]
     Returns:
         The values, in the order given.
     """
-    found = []
+    return previous_values_by_metric(previous).get(sli, [])
+
+
+def previous_values_by_metric(previous: Sequence[dict[str, Any]]) -> dict[str, list[float]]:
+    """:func:`previous_values` of every SLI at once: one scan of the previous evaluations.
+
+    Args:
+        previous: ``evaluation.finished`` data objects.
+
+    Returns:
+        SLI name → its successful values, in the order of the evaluations and then of their
+        indicator results (a metric listed twice in one evaluation contributes both values).
+        SLIs without a successful value are absent.
+    """
+    found: dict[str, list[float]] = {}
     for entry in previous:
         evaluation = entry.get("evaluation") if isinstance(entry, dict) else None
         indicator_results = evaluation.get("indicatorResults") if isinstance(evaluation, dict) else None
         for indicator in indicator_results if isinstance(indicator_results, list) else []:
             value = indicator.get("value") if isinstance(indicator, dict) else None
-            if not isinstance(value, dict) or value.get("metric") != sli or value.get("success") is not True:
+            if not isinstance(value, dict) or value.get("success") is not True:
                 continue
+            sli = value.get("metric")
+            if not isinstance(sli, str):
+                continue  # an SLI name is a string: nothing else ever matched one
             number = value.get("value", 0)
             if isinstance(number, int | float) and not isinstance(number, bool):
-                found.append(float(number))
+                found.setdefault(sli, []).append(float(number))
     return found

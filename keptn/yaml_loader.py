@@ -7,6 +7,36 @@ the same, and like yaml.v3 it rejects duplicate keys (PyYAML silently keeps the 
 
 It also rejects documents whose alias expansion would be very large (e.g. "billion laughs"
 bombs): the loaded data is walked, as every later consumer would walk it, with a node budget.
+
+Two loaders, one behaviour. PyYAML's pure-Python parser (``yaml.SafeLoader``) is the reference:
+its results and its error messages (with their line/column marks and source snippets) are the
+contract. With libyaml (``yaml.__with_libyaml__``), a ``yaml.CSafeLoader`` with the same
+resolvers and constructors parses first, 6-7x faster. libyaml (0.2.5 and later) and the pure
+parser do not accept quite the same language, so libyaml's answer is used only where they agree;
+everywhere else the pure loader decides and its answer is returned unchanged
+(:func:`_load_documents`):
+
+* every error: libyaml words parser errors differently and its marks carry no source snippet,
+  so no error is reported from libyaml; the text is parsed again by the pure loader;
+* text where libyaml accepts what the pure parser rejects, or reads it differently (found by
+  differential fuzzing; ``tests/keptn/test_yaml_loader.py`` has the cases), matched by
+  :func:`_pure_only`:
+
+  - a tab: libyaml takes it as separation (``a:<TAB>b``);
+  - a byte order mark after the first character: libyaml skips one at the start of any line;
+  - ``?``: libyaml allows it inside plain scalars in flow collections (``[a?]``);
+  - a ``!`` where a tag can start: libyaml reads an empty value with the non-specific tag
+    ``!`` as ``''``, the pure parser as null (``a: !``), and libyaml accepts ``{!,}``;
+  - ``#`` right after a block scalar header (``|#``): libyaml takes it as a comment.
+
+  Keptn's files rarely have any of them;
+* documents nested more than :data:`_FAST_MAX_DEPTH` deep as written: the pure composer
+  recurses and ends in ``RecursionError`` ("nested too deeply") at about 450 levels, libyaml
+  allows 1000.
+
+The one remaining difference: a document at most 64 deep that the pure loader would have failed
+on only because it was called with the Python stack already within ~140 frames of the recursion
+limit now loads.
 """
 
 from __future__ import annotations
@@ -29,8 +59,8 @@ _MERGE_TAG = "tag:yaml.org,2002:merge"
 _YAML11_ONLY_TAGS = ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
 
 
-class _CoreSchemaLoader(yaml.SafeLoader):
-    """SafeLoader with YAML 1.2 core-schema scalars, no timestamps and unique string keys."""
+class _CoreSchemaConstructor(yaml.constructor.SafeConstructor):
+    """SafeConstructor with YAML 1.2 core-schema integers and unique string keys (both loaders)."""
 
     def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[str] = set()
@@ -51,39 +81,137 @@ class _CoreSchemaLoader(yaml.SafeLoader):
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
-    def construct_core_int(self, node: Node) -> int:
-        """Read a YAML 1.2 core-schema integer (decimal, ``0o`` octal, ``0x`` hex)."""
-        assert isinstance(node, ScalarNode)
-        text = str(self.construct_scalar(node))
-        if text.startswith("0o"):
-            return int(text[2:], 8)
-        if text.startswith("0x"):
-            return int(text[2:], 16)
-        return int(text, 10)
+
+class _CoreSchemaLoader(_CoreSchemaConstructor, yaml.SafeLoader):
+    """SafeLoader with YAML 1.2 core-schema scalars, no timestamps and unique string keys."""
 
 
-# Replace YAML 1.1's implicit resolvers for booleans, integers, floats and timestamps by the
-# YAML 1.2 core schema's; null and merge keys are the same in both and stay.
+def _construct_core_int(constructor: yaml.SafeLoader | yaml.CSafeLoader, node: Node) -> int:
+    """Read a YAML 1.2 core-schema integer (decimal, ``0o`` octal, ``0x`` hex)."""
+    assert isinstance(node, ScalarNode)
+    text = str(constructor.construct_scalar(node))
+    if text.startswith("0o"):
+        return int(text[2:], 8)
+    if text.startswith("0x"):
+        return int(text[2:], 16)
+    return int(text, 10)
+
+
+_TAG_START = re.compile(r"(?:^|[\s\ufeff\[\]{},:])!")
+"""A ``!`` where a tag can start (``status!="500"`` inside a query is not one)."""
+
+_BLOCK_HEADER_COMMENT = re.compile(r"[|>][-+0-9]*#")
+
+
+def _pure_only(text: str) -> bool:
+    """Whether libyaml could read ``text`` differently from the pure loader (module docstring)."""
+    return (
+        "\t" in text
+        or "?" in text
+        or text.find("\ufeff", 1) != -1
+        or ("!" in text and _TAG_START.search(text) is not None)
+        or ("#" in text and _BLOCK_HEADER_COMMENT.search(text) is not None)
+    )
+
+
+_FAST_MAX_DEPTH = 64
+"""Deepest nesting the libyaml loader decides alone; deeper documents go to the pure loader."""
+
+
+class _PureLoaderDecides(Exception):
+    """The libyaml loader leaves this document to the pure loader (see the module docstring)."""
+
+
+def _deeper_than(root: Node, limit: int) -> bool:
+    """Whether the node tree nests more than ``limit`` deep as written.
+
+    That is the depth the pure composer recurses to: an alias is a leaf there, so a node counts
+    where it first occurs (its anchor), not where an alias repeats it.
+    """
+    seen: set[int] = set()
+    stack: list[tuple[Node, int]] = [(root, 1)]
+    while stack:  # depth-first in document order: the first visit of a node is where it is written
+        node, depth = stack.pop()
+        if isinstance(node, ScalarNode) or id(node) in seen or not node.value:
+            continue
+        seen.add(id(node))
+        if depth >= limit:
+            return True  # its entries are nested deeper than the limit
+        depth += 1
+        if isinstance(node, MappingNode):
+            for key_node, value_node in reversed(node.value):
+                if not isinstance(value_node, ScalarNode):
+                    stack.append((value_node, depth))
+                if not isinstance(key_node, ScalarNode):
+                    stack.append((key_node, depth))
+        else:
+            stack.extend((item, depth) for item in reversed(node.value) if not isinstance(item, ScalarNode))
+    return False
+
+
+_FastCoreSchemaLoader: type[yaml.CSafeLoader] | None = None
+"""The libyaml loader, None without libyaml."""
+
+
+def _use_core_schema(loader: type[yaml.resolver.BaseResolver]) -> None:
+    """Resolve plain scalars by the YAML 1.2 core schema.
+
+    YAML 1.1's implicit resolvers for booleans, integers, floats and timestamps are replaced by
+    the core schema's; null and merge keys are the same in both and stay.
+    """
+    loader.yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag not in _REPLACED_TAGS]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    loader.add_implicit_resolver(
+        "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+    )
+    loader.add_implicit_resolver(
+        "tag:yaml.org,2002:int",
+        re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"),
+        list("-+0123456789"),
+    )
+    loader.add_implicit_resolver(
+        "tag:yaml.org,2002:float",
+        re.compile(
+            r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+            r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+        ),
+        list("-+.0123456789"),
+    )
+
+
 _REPLACED_TAGS = (*_YAML11_ONLY_TAGS, "tag:yaml.org,2002:timestamp")
-_CoreSchemaLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag not in _REPLACED_TAGS]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_CoreSchemaLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-)
-_CoreSchemaLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:int", re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"), list("-+0123456789")
-)
-_CoreSchemaLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(
-        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
-        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
-    ),
-    list("-+.0123456789"),
-)
-_CoreSchemaLoader.add_constructor("tag:yaml.org,2002:int", _CoreSchemaLoader.construct_core_int)
+_use_core_schema(_CoreSchemaLoader)
+_CoreSchemaLoader.add_constructor("tag:yaml.org,2002:int", _construct_core_int)
+
+if yaml.__with_libyaml__:
+
+    class _CSafeCoreSchemaLoader(_CoreSchemaConstructor, yaml.CSafeLoader):
+        """:class:`_CoreSchemaLoader` on libyaml; leaves deep documents to the pure loader."""
+
+        def construct_document(self, node: Node) -> Any:
+            if _deeper_than(node, _FAST_MAX_DEPTH):
+                raise _PureLoaderDecides
+            return super().construct_document(node)
+
+    _use_core_schema(_CSafeCoreSchemaLoader)
+    _CSafeCoreSchemaLoader.add_constructor("tag:yaml.org,2002:int", _construct_core_int)
+    _FastCoreSchemaLoader = _CSafeCoreSchemaLoader
+
+
+def _load_documents(text: str) -> list[Any]:
+    """Every document of ``text``, as the pure loader reads it.
+
+    libyaml's result where it agrees with the pure loader; otherwise the pure loader's result or
+    exception (see the module docstring).
+    """
+    if _FastCoreSchemaLoader is not None and not _pure_only(text):
+        try:
+            return list(yaml.load_all(text, Loader=_FastCoreSchemaLoader))
+        except Exception:  # any failure: the pure loader decides, with its own message and marks
+            pass
+    return list(yaml.load_all(text, Loader=_CoreSchemaLoader))
 
 
 def _check_size(document: object, *, what: str, field: str) -> None:
@@ -123,7 +251,7 @@ def load_yaml(text: str, *, what: str = "document", field: str = "content") -> A
     if not isinstance(text, str):
         raise InvalidInputError(f"{field}: {what} must be text", field=field)
     try:
-        documents = list(yaml.load_all(text, Loader=_CoreSchemaLoader))
+        documents = _load_documents(text)
     except yaml.YAMLError as exc:
         raise InvalidInputError(f"{field}: {what} is not valid YAML: {exc}", field=field) from None
     except RecursionError:

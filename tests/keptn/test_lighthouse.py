@@ -28,6 +28,7 @@ from keptn.lighthouse import (
     percentile,
     to_go_json_numbers,
 )
+from keptn.lighthouse_comparison import previous_values, previous_values_by_metric
 from keptn.slo import parse_slo
 
 
@@ -392,6 +393,60 @@ def test_previous_values_that_failed_do_not_count_as_history():
     rt = by_sli(evaluate(slo, [ok("rt", 500)], history))["rt"]
     assert rt["passTargets"] == [target("<=+10%", 0, False)]
     assert rt["status"] == "pass"
+
+
+def _indicator(metric: Any, value: Any, success: Any = True) -> dict[str, Any]:
+    return {"status": "pass", "value": {"metric": metric, "value": value, "success": success}}
+
+
+def test_a_metric_listed_twice_in_one_previous_evaluation_counts_both_values():
+    slo = parse_slo(
+        "objectives:\n"
+        "  - {sli: rt, pass: [{criteria: ['<=+10%']}]}\n"
+        "  - {sli: rt, pass: [{criteria: ['<=+50%']}]}\n"
+        "total_score: {pass: '90%'}\n"
+    )
+    history = [
+        {
+            "result": "pass",
+            "evaluation": {"indicatorResults": [_indicator("rt", 100), _indicator("rt", 200)]},
+        },
+        {"result": "pass", "evaluation": {"indicatorResults": [_indicator("rt", 600)]}},
+    ]
+    first, second = evaluate(slo, [ok("rt", 400), ok("rt", 400)], history)["evaluation"]["indicatorResults"]
+    # avg(100, 200, 600) = 300, not 350 (first value only) or 400 (last value only)
+    assert first["value"]["comparedValue"] == second["value"]["comparedValue"] == 300
+    assert first["passTargets"] == [target("<=+10%", 330, True)]
+    assert second["passTargets"] == [target("<=+50%", 450, False)]
+
+
+def test_previous_values_by_metric_keeps_order_and_filters_like_previous_values():
+    history: list[Any] = [
+        {"evaluation": {"indicatorResults": [_indicator("a", 3), _indicator("b", 1), _indicator("a", 1.5)]}},
+        "not an evaluation",
+        {"evaluation": None},
+        {"evaluation": {"indicatorResults": {"a": 1}}},
+        {
+            "evaluation": {
+                "indicatorResults": [
+                    None,
+                    {"value": "x"},
+                    _indicator("a", 9, success=False),
+                    _indicator("a", 9, success="true"),
+                    _indicator("a", True),
+                    _indicator("a", "9"),
+                    _indicator(["a"], 9),
+                    _indicator(1, 9),
+                    {"value": {"metric": "a", "success": True}},
+                    _indicator("a", -2),
+                ]
+            }
+        },
+    ]
+    index = previous_values_by_metric(history)
+    assert index == {"a": [3.0, 1.5, 0.0, -2.0], "b": [1.0]}
+    for name in ("a", "b", "c"):
+        assert previous_values(history, name) == index.get(name, [])
 
 
 @pytest.mark.parametrize(

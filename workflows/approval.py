@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from temporalio import workflow
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from keptn.approval import (
@@ -84,11 +85,20 @@ class Approval(BuiltinTask):
         return self.policy.approvers if self.policy else 1
 
     def is_open(self) -> bool:
-        """Whether the approval waits for a human decision."""
-        return self.manual and not self.decided and not self.over()
+        """Whether the approval may still take a human decision (also while its policy is read)."""
+        return not self.decided and not self.over()
 
-    def vote(self, vote: Vote) -> None:
-        """Count a decision from the ``approve`` update; the run loop acts on it."""
+    async def vote(self, vote: Vote) -> None:
+        """Count a decision from the ``approve`` update once the approval is known to be manual.
+
+        Raises:
+            ApplicationError: the approval was decided automatically (or ended) meanwhile.
+        """
+        await workflow.wait_condition(lambda: self.manual or self.decided or self.over())
+        if not self.manual or not self.is_open():
+            raise ApplicationError(
+                f"approval '{self.triggered_id}' was decided automatically or has ended", non_retryable=True
+            )
         self.tally.add(vote)
 
     def intercept(self, event: dict[str, Any]) -> bool:
@@ -111,6 +121,14 @@ class Approval(BuiltinTask):
 
     async def run(self) -> None:
         """Answer the approval task: ``.started``, then an automatic or a human decision."""
+        # Listed at once: the approval.triggered is visible to operators before .started is sent.
+        self._waiting[self.triggered_id] = self
+        try:
+            await self._run()
+        finally:
+            self._waiting.pop(self.triggered_id, None)
+
+    async def _run(self) -> None:
         try:
             self.policy = approval_policy(self.data)
         except InvalidInputError as err:
@@ -133,11 +151,7 @@ class Approval(BuiltinTask):
             await self._finish(automatic.result, automatic.message)
             return
         self.manual = True
-        self._waiting[self.triggered_id] = self
-        try:
-            await self._await_decision(self.policy)
-        finally:
-            self._waiting.pop(self.triggered_id, None)
+        await self._await_decision(self.policy)
 
     async def _await_decision(self, policy: ApprovalPolicy) -> None:
         try:

@@ -146,7 +146,7 @@ class ContextWorkflow:
     async def approve(self, decision: ApprovalDecision) -> ApprovalState:
         """Decide an open approval (the Temporal Web UI's "Send an Update", or the SDK)."""
         approval = self._open_approval(decision)
-        approval.vote(Vote(user=decision.user, approved=decision.approved, message=decision.message))
+        await approval.vote(Vote(user=decision.user, approved=decision.approved, message=decision.message))
         outcome = approval.tally.decision(approval.required)
         return ApprovalState(
             triggeredid=approval.triggered_id,

@@ -17,6 +17,7 @@ import asyncpg
 import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
+from tests.fixtures.json_server import JSONServer
 from tests.keptn_schemas import assert_matches_event_schema
 from tests.workflows.stack import Stack, running_stack
 
@@ -270,11 +271,9 @@ async def test_an_abort_while_waiting_for_slis_ends_the_gate_quietly(stack: Stac
         await asyncio.sleep(0.05)
 
 
-async def test_the_builtin_web_provider_answers_get_sli(
-    stack: Stack, json_server: tuple[str, dict[str, Any]]
-):
-    url, document = json_server
-    document.update({"carts": {"p95": 230, "errors": 1}})
+async def test_the_builtin_web_provider_answers_get_sli(stack: Stack, json_server: JSONServer):
+    url = json_server.url
+    json_server.document.update({"carts": {"p95": 230, "errors": 1}})
     sli = f"""spec_version: "1.0"
 indicators:
   response_time_p95: {{url: "{url}/$SERVICE", path: "$.$SERVICE.p95"}}

@@ -31,7 +31,8 @@ def test_json_lines_for_structlog_and_stdlib(capsys):
     configure_logging(Settings(log_format="json", log_level="info"), process="worker")
     structlog.contextvars.bind_contextvars(keptn_context="ctx-1")
     structlog.get_logger("capstan.test").info("from structlog", project="sockshop")
-    logging.getLogger("uvicorn.error").info("from %s", "stdlib", extra={"temporal_activity": {"attempt": 2}})
+    # not uvicorn.error: tests that serve the app with uvicorn reconfigure that logger
+    logging.getLogger("capstan.stdlib").info("from %s", "stdlib", extra={"temporal_activity": {"attempt": 2}})
     logging.getLogger("capstan.test").debug("filtered out")
     first, second = _lines(capsys)
     assert first["event"] == "from structlog" and first["project"] == "sockshop"

@@ -144,7 +144,16 @@ async def test_an_operator_approves_with_the_approve_update(stack: Stack):
     assert state == ApprovalState(
         triggeredid=approval["id"], decision="approved", approvers=["carol"], required=1
     )
-    await stack.answer(await stack.next_triggered("release", project=stack.project))
+    release = await stack.next_triggered("release", project=stack.project)
+
+    # the approval is decided (the sequence waits for its release): a second decision is refused
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await handle.execute_update(
+            APPROVE_UPDATE, ApprovalDecision(triggeredid=approval["id"], approved=False, user="dave")
+        )
+    assert "is not open" in str(refused.value.cause)
+
+    await stack.answer(release)
     assert (await stack.finished(context, "prod", "manual"))["data"]["result"] == "pass"
     done = [e for e in await approval_answers(stack, context) if e["type"] == FINISHED][0]
     assert done["source"] == "approval-service"
@@ -152,13 +161,6 @@ async def test_an_operator_approves_with_the_approve_update(stack: Stack):
     assert done["data"]["approval"]["approvers"] == [
         {"user": "carol", "approved": True, "message": "ship it"}
     ]
-
-    # the approval is decided: a second decision is refused with the reason
-    with pytest.raises(WorkflowUpdateFailedError) as refused:
-        await handle.execute_update(
-            APPROVE_UPDATE, ApprovalDecision(triggeredid=approval["id"], approved=False, user="dave")
-        )
-    assert "is not open" in str(refused.value.cause)
 
 
 async def temporal_update(address: str, workflow_id: str, body: dict[str, Any]) -> tuple[int, str, str]:

@@ -42,6 +42,7 @@ from temporalio.service import RPCError
 from capstan.devserver import DB_FILE_NAME, dev_server_argv, port_claims
 from capstan.ports import check_ports_free
 from capstan.process import ChildDiedError, ChildProcess
+from capstan.secret_box import prepare_secret_key
 from capstan.settings import Settings, resolve_api_token
 from capstan.temporal import connect_temporal, task_queue_pollers
 from keptn.errors import KeptnError
@@ -122,6 +123,7 @@ class Supervisor:
         check_ports_free(port_claims(settings))
         cold = not (settings.data_dir / "postgres").exists() and not self._temporal_db.exists()
         token = resolve_api_token(settings, create=True)
+        secret_key = prepare_secret_key(settings)
 
         temporal: ChildProcess | None = None
         if settings.database_url is None:
@@ -135,7 +137,7 @@ class Supervisor:
         )
         self._client = await self._wait_temporal(temporal)
 
-        env = self._child_env(token)
+        env = self._child_env(token, secret_key)
         worker = self._spawn("worker", [sys.executable, "-m", "worker"], env=env)
         gateway = self._spawn("gateway", [sys.executable, "-m", "api"], env=env)
         await _all_or_none(self._wait_worker(worker), self._wait_gateway(gateway))
@@ -187,7 +189,7 @@ class Supervisor:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         return env
 
-    def _child_env(self, token: str) -> dict[str, str]:
+    def _child_env(self, token: str, secret_key: str) -> dict[str, str]:
         s = self._child_settings
         env = self._python_env()
         assert s.database_url is not None
@@ -196,6 +198,7 @@ class Supervisor:
             CAPSTAN_API_HOST=s.api_host,
             CAPSTAN_API_PORT=str(s.api_port),
             CAPSTAN_API_TOKEN=token,
+            CAPSTAN_SECRET_KEY=secret_key,
             CAPSTAN_TEMPORAL_ADDRESS=s.temporal_target,
             CAPSTAN_TEMPORAL_NAMESPACE=s.temporal_namespace,
             CAPSTAN_TEMPORAL_TASK_QUEUE=s.temporal_task_queue,

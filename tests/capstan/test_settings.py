@@ -35,7 +35,7 @@ def test_env(monkeypatch, tmp_path):
     monkeypatch.setenv("CAPSTAN_TEMPORAL_PORT", "7300")
     monkeypatch.setenv("CAPSTAN_TEMPORAL_UI_PORT", "8300")
     monkeypatch.setenv("CAPSTAN_DATABASE_URL", "postgresql://u:p@db:5432/capstan")
-    monkeypatch.setenv("CAPSTAN_API_TOKEN", "secret")
+    monkeypatch.setenv("CAPSTAN_API_TOKEN", "t0ken-value-x9")
     s = Settings()
     assert s.data_dir == tmp_path
     assert (s.api_port, s.temporal_port, s.temporal_ui_port) == (9090, 7300, 8300)
@@ -43,8 +43,8 @@ def test_env(monkeypatch, tmp_path):
     assert (
         s.database_url is not None and s.database_url.get_secret_value() == "postgresql://u:p@db:5432/capstan"
     )
-    assert s.api_token is not None and s.api_token.get_secret_value() == "secret"
-    assert "secret" not in repr(s)
+    assert s.api_token is not None and s.api_token.get_secret_value() == "t0ken-value-x9"
+    assert "t0ken-value-x9" not in repr(s)
 
 
 def test_temporal_address_wins(monkeypatch):

@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -198,6 +198,9 @@ def test_up_serves_events_stops_cleanly_and_keeps_data(data_dir, ports, record_p
         token_file = data_dir.resolve() / "api-token"
         assert str(token_file) in printed
         token = token_file.read_text().strip()
+        secret_key = (data_dir / "secret-key").read_text()
+        assert (data_dir / "secret-key").stat().st_mode & 0o777 == 0o600
+        assert put_secret(up.api, token, httpx.post) == 201  # the gateway got the generated key
 
         health = httpx.get(f"{up.api}/health", timeout=10)
         assert health.status_code == 200, health.text
@@ -215,6 +218,8 @@ def test_up_serves_events_stops_cleanly_and_keeps_data(data_dir, ports, record_p
         kind, warm_s = again.wait_ready()
         assert kind == "warm"
         assert resolve_token(data_dir) == token  # the generated token is reused
+        assert (data_dir / "secret-key").read_text() == secret_key  # and so is the secret key
+        assert put_secret(again.api, token, httpx.put) == 200
         assert find_event(again.api, token, project, context) is not None
     finally:
         code = again.stop()
@@ -226,6 +231,13 @@ def test_up_serves_events_stops_cleanly_and_keeps_data(data_dir, ports, record_p
 
 def resolve_token(data_dir: Path) -> str:
     return (data_dir / "api-token").read_text().strip()
+
+
+def put_secret(api: str, token: str, method: Callable[..., httpx.Response]) -> int:
+    secret = {"name": "e2e", "scope": "keptn-webhook-service", "data": {"token": "s3cr3t"}}
+    response = method(f"{api}/secrets/v1/secret", json=secret, headers={"x-token": token}, timeout=30)
+    assert "s3cr3t" not in response.text
+    return response.status_code
 
 
 def trigger_delivery(api: str, token: str, project: str) -> str:

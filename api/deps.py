@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import hmac
 from dataclasses import dataclass
 from typing import Annotated
 
 import asyncpg
 from fastapi import Depends, Request
-from fastapi.security import APIKeyHeader
 from temporalio.client import Client
 
+from api.ratelimit import AuthFailureLimiter
 from capstan.settings import Settings
-from keptn.errors import UnauthorizedError
 
 
 @dataclass
@@ -23,6 +21,9 @@ class Services:
     pool: asyncpg.Pool
     temporal: Client
     api_token: str
+    """The admin token (all scopes, all projects); stored tokens are checked in ``api/auth.py``."""
+    auth_limiter: AuthFailureLimiter
+    """Failed authentications per client address; ``create_app`` sizes it from the settings."""
 
 
 def get_services(request: Request) -> Services:
@@ -40,19 +41,3 @@ def get_pool(services: ServicesDep) -> asyncpg.Pool:
 
 
 PoolDep = Annotated[asyncpg.Pool, Depends(get_pool)]
-
-# auto_error=False: a missing header must give Keptn's 401 body, not FastAPI's 403.
-_token_header = APIKeyHeader(name="x-token", auto_error=False, description="Capstan API token")
-
-
-def require_token(services: ServicesDep, token: Annotated[str | None, Depends(_token_header)]) -> None:
-    """Reject the request unless it carries the API token in ``x-token``.
-
-    Raises:
-        UnauthorizedError: the header is missing or the token is wrong.
-    """
-    if not token:
-        raise UnauthorizedError("missing x-token header", field="x-token")
-    # Constant-time comparison so the token cannot be guessed byte by byte from response times.
-    if not hmac.compare_digest(token.encode(), services.api_token.encode()):
-        raise UnauthorizedError("invalid API token in x-token header", field="x-token")

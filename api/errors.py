@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from keptn.errors import (
     ConflictError,
+    ForbiddenError,
     InvalidInputError,
     KeptnError,
     NotFoundError,
@@ -32,6 +33,7 @@ log = structlog.get_logger(__name__)
 STATUS_BY_ERROR: tuple[tuple[type[KeptnError], int], ...] = (
     (InvalidInputError, 400),
     (UnauthorizedError, 401),
+    (ForbiddenError, 403),
     (NotFoundError, 404),
     (ConflictError, 409),
     (UnavailableError, 503),

@@ -9,14 +9,19 @@ from fastapi import FastAPI
 
 from api.deps import Services
 from api.errors import install_error_handlers
+from api.ratelimit import AuthFailureLimiter
 from api.routes import build_router
 from capstan.settings import Settings, resolve_api_token
 from capstan.temporal import connect_temporal
 from keptn.errors import UnavailableError
+from store.builtin_integrations import ensure_webhook_service
 from store.db import create_pool, migrate
 
 API_DESCRIPTION = """Capstan speaks Keptn v1's REST API: the same paths, bodies and errors
-(`{"code", "message"}`). Every route under `/api` except `/api/health` needs the `x-token` header."""
+(`{"code", "message"}`). Every route under `/api` except `/api/health` needs the `x-token` header:
+the admin token (every scope) or a scoped API token from `POST /api/v1/tokens`. A missing, unknown
+or revoked token is a 401, a token without the route's scope or project a 403, too many failed
+attempts from one address a 429."""
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -38,10 +43,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         pool = await create_pool(settings.database_url.get_secret_value())
         try:
             await migrate(pool)
+            await ensure_webhook_service(pool)
             # lazy: the gateway starts (and answers 503 on health) even while Temporal is still
             # coming up or restarting; the first real call connects.
             temporal = await connect_temporal(settings, lazy=True)
-            app.state.services = Services(settings=settings, pool=pool, temporal=temporal, api_token=token)
+            app.state.services = Services(
+                settings=settings,
+                pool=pool,
+                temporal=temporal,
+                api_token=token,
+                auth_limiter=AuthFailureLimiter(settings.auth_failures_per_minute),
+            )
             yield
         finally:
             await pool.close()

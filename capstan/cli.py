@@ -11,7 +11,12 @@ import importlib
 
 import typer
 
-COMMAND_MODULES = ("capstan.commands.up", "capstan.commands.slo", "capstan.commands.approve")
+COMMAND_MODULES = (
+    "capstan.commands.up",
+    "capstan.commands.slo",
+    "capstan.commands.approve",
+    "capstan.commands.token",
+)
 """Modules with a ``register(app: typer.Typer)`` function, in the order of ``capstan --help``."""
 
 app = typer.Typer(

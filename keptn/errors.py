@@ -8,7 +8,8 @@ branches to HTTP status codes in one place (``api/errors.py``)::
     │   ├── InvalidEventError       a CloudEvent broke Keptn's rules
     │   ├── InvalidShipyardError    a shipyard failed schema or name validation
     │   └── InvalidNameError        a project/stage/service name breaks Keptn's name rules
-    ├── UnauthorizedError           missing or wrong API token (HTTP 401)
+    ├── UnauthorizedError           missing, unknown or revoked API token (HTTP 401)
+    ├── ForbiddenError              a valid token lacks the scope or project a request needs (HTTP 403)
     ├── NotFoundError               a named thing does not exist (HTTP 404)
     ├── ConflictError               a create collided with an existing thing (HTTP 409)
     └── UnavailableError            a dependency (PostgreSQL, Temporal) is down (HTTP 503)
@@ -55,6 +56,14 @@ class InvalidNameError(InvalidInputError):
 
 class UnauthorizedError(KeptnError):
     """The request carried no valid API token."""
+
+
+class ForbiddenError(KeptnError):
+    """The request carried a valid API token that may not do this (scope or project restriction).
+
+    Kept apart from :class:`UnauthorizedError` so clients can tell "fix your token" (401) from
+    "ask for a token with more rights" (403).
+    """
 
 
 class NotFoundError(KeptnError):

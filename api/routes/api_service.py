@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.auth import Principal, any_valid_token, authorize_event, scoped
 from api.cloudevents_http import read_incoming_event
 from api.deps import ServicesDep
 from api.ingest import ingest_event
 from api.problems import end_remediations
 from api.routing import route_event
 from api.schemas.common import ErrorBody
+from capstan.scopes import Scope
 from keptn.events import IncomingEvent
 
 router = APIRouter(prefix="/v1", tags=["api-service"])
@@ -67,27 +71,43 @@ ERRORS = {
         }
     },
 )
-async def post_event(request: Request, services: ServicesDep) -> EventContext:
+async def post_event(
+    request: Request,
+    services: ServicesDep,
+    # Either scope gets in; which one the event needs depends on its type (authorize_event).
+    principal: Annotated[Principal, scoped(Scope.EVENTS_WRITE, Scope.APPROVALS_WRITE)],
+) -> EventContext:
     """Accept a Keptn CloudEvent: validate it, stamp id/time/context, store it, hand it to its sequence.
 
     Accepts Keptn's partial JSON event, a structured CloudEvent or a binary-mode CloudEvent. The
     answer comes only after the event is stored and its context workflow has it; after a 503 the
     client retries with the same id, which is stored once and routed again.
+
+    ``sh.keptn.event.approval.finished`` needs the scope ``approvals:write``, every other event
+    ``events:write``; a token restricted to a project may send only events of that project.
     """
     incoming = await read_incoming_event(request)
+    authorize_event(principal, incoming.type, incoming.data)
     event = await ingest_event(services.pool, incoming)
+    # A retry of a stored event answers that event: it must be one the token may touch too.
+    authorize_event(principal, event.type, event.data)
     await route_event(services.temporal, services.settings, event, event.to_wire())
     await end_remediations(services.pool, services.temporal, event)
     return EventContext(keptnContext=event.shkeptncontext)
 
 
-@router.post("/auth", responses={401: {"model": ErrorBody}})
+@router.post("/auth", responses={401: {"model": ErrorBody}}, dependencies=[any_valid_token()])
 async def auth() -> dict[str, str]:
-    """Check the API token (the router's token dependency has already done it)."""
+    """Check the API token (the router's token dependency has already done it); any valid token."""
     return {}
 
 
-@router.get("/metadata", response_model=Metadata, responses={401: {"model": ErrorBody}})
+@router.get(
+    "/metadata",
+    response_model=Metadata,
+    responses={401: {"model": ErrorBody}},
+    dependencies=[any_valid_token()],
+)
 async def metadata() -> Metadata:
     """Describe the control plane the way Keptn's metadata endpoint does."""
     return Metadata(

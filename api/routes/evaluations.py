@@ -8,16 +8,18 @@ carries the resolved ``evaluation.start``/``evaluation.end``.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.auth import Principal, scoped
 from api.deps import ServicesDep
 from api.ingest import ingest_event
 from api.routes.api_service import EventContext
 from api.routing import route_event
 from api.schemas.common import error_responses
+from capstan.scopes import Scope
 from keptn.errors import NotFoundError
 from keptn.evaluation_window import format_evaluation_time, get_start_end_time
 from keptn.events import IncomingEvent
@@ -50,9 +52,15 @@ class EvaluationRequest(BaseModel):
     responses=error_responses(400, 401, 404, 503),
 )
 async def trigger_evaluation(
-    services: ServicesDep, project: str, stage: str, service: str, body: EvaluationRequest
+    services: ServicesDep,
+    principal: Annotated[Principal, scoped(Scope.EVENTS_WRITE)],
+    project: str,
+    stage: str,
+    service: str,
+    body: EvaluationRequest,
 ) -> EventContext:
     """Trigger the ``evaluation`` sequence of a service in a stage; answer its Keptn context."""
+    principal.check_project(project)
     start, end = get_start_end_time(body.start, body.end, body.timeframe, now=datetime.now(UTC))
     info = await project_store.get_project(services.pool, project)
     if info is None:

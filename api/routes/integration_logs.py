@@ -4,6 +4,9 @@ Entries older than ``LOG_TTL`` (setting ``integration_log_ttl``) are never retur
 from Keptn: a bad ``fromTime``/``beforeTime``/``nextPageKey`` or entry ``time`` is a 400 naming it
 (Keptn answered 404 "unable to retrieve logs" or ignored it), and timestamps may carry any RFC 3339
 offset (Keptn required ``2006-01-02T15:04:05.000Z``).
+
+Reading needs the scope ``integrations:read``, writing and deleting ``integrations:write``; logs
+belong to integrations, not projects, so a token restricted to a project gets 403.
 """
 
 from __future__ import annotations
@@ -13,9 +16,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
+from api.auth import scoped
 from api.deps import PoolDep, ServicesDep
-from api.schemas.common import error_responses, page_offset
+from api.schemas.common import PG_BIGINT_MAX, error_responses, page_offset
 from api.schemas.uniform import CreateLogsBody, EmptyBody, LogEntryOut, LogsPage, go_time
+from capstan.scopes import Scope
 from store import integration_logs as log_store
 from store.events import parse_event_time
 
@@ -29,6 +34,8 @@ def _log_ttl(services: ServicesDep) -> timedelta:
 
 
 LogTTL = Annotated[timedelta, Depends(_log_ttl)]
+_READ = scoped(Scope.INTEGRATIONS_READ, all_projects=True)
+_WRITE = scoped(Scope.INTEGRATIONS_WRITE, all_projects=True)
 TIME_HELP = "RFC 3339, e.g. 2024-01-02T03:04:05.000Z (inclusive)"
 
 
@@ -44,7 +51,9 @@ def _query(integrationId: str | None, fromTime: str | None, beforeTime: str | No
     )
 
 
-@router.post("/log", response_model=EmptyBody, responses=error_responses(400, 401, 503))
+@router.post(
+    "/log", response_model=EmptyBody, responses=error_responses(400, 401, 503), dependencies=[_WRITE]
+)
 async def create_log_entries(pool: PoolDep, ttl: LogTTL, body: CreateLogsBody) -> EmptyBody:
     """Store error log entries; an entry without ``time`` (or with Go's zero time) happened now."""
     entries = []
@@ -67,14 +76,16 @@ async def create_log_entries(pool: PoolDep, ttl: LogTTL, body: CreateLogsBody) -
     return EmptyBody()
 
 
-@router.get("/log", response_model=LogsPage, responses=error_responses(400, 401, 503))
+@router.get("/log", response_model=LogsPage, responses=error_responses(400, 401, 503), dependencies=[_READ])
 async def get_log_entries(
     pool: PoolDep,
     ttl: LogTTL,
     integrationId: Annotated[str | None, Query(description="the integration's id")] = None,
     fromTime: Annotated[str | None, Query(description=f"only entries at or after; {TIME_HELP}")] = None,
     beforeTime: Annotated[str | None, Query(description=f"only entries at or before; {TIME_HELP}")] = None,
-    pageSize: Annotated[int | None, Query(ge=1, description="entries per page; all when absent")] = None,
+    pageSize: Annotated[
+        int | None, Query(ge=1, le=PG_BIGINT_MAX, description="entries per page; all when absent")
+    ] = None,
     nextPageKey: Annotated[str | None, Query(description="nextPageKey of the previous page")] = None,
 ) -> LogsPage:
     """Error log entries, newest first."""
@@ -106,7 +117,9 @@ async def get_log_entries(
     )
 
 
-@router.delete("/log", response_model=EmptyBody, responses=error_responses(400, 401, 503))
+@router.delete(
+    "/log", response_model=EmptyBody, responses=error_responses(400, 401, 503), dependencies=[_WRITE]
+)
 async def delete_log_entries(
     pool: PoolDep,
     integrationId: Annotated[str | None, Query(description="the integration's id")] = None,

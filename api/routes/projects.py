@@ -8,6 +8,9 @@ Differences from Keptn: ``gitCredentials`` are rejected (Capstan keeps resources
 versioned store, there is no git upstream); deleting an unknown service is a 404 (Keptn answered
 200); ``project.delete.finished`` stays in the datastore after the project's events are gone
 (Keptn's datastore dropped the project's events on it and kept nothing).
+
+Reads need the scope ``projects:read``, writes ``projects:write``; a token restricted to project P
+lists only P and gets 403 for any other project (creating one included).
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
 
+from api.auth import Principal, scoped
 from api.deps import PoolDep
-from api.schemas.common import DEFAULT_PAGE_SIZE, error_responses, page_offset, paginate
+from api.schemas.common import DEFAULT_PAGE_SIZE, PG_BIGINT_MAX, error_responses, page_offset, paginate
 from api.schemas.projects import (
     CreateProjectRequest,
     CreateServiceRequest,
@@ -36,6 +40,7 @@ from api.schemas.projects import (
     MessageBody,
     UpdateProjectRequest,
 )
+from capstan.scopes import Scope
 from keptn.errors import ConflictError, InvalidInputError, InvalidShipyardError, NotFoundError
 from keptn.events import KeptnEvent
 from keptn.names import validate_project_name, validate_service_name
@@ -52,8 +57,10 @@ EVENT_PREFIX = "sh.keptn.event."
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
-PageSize = Annotated[int, Query(ge=1, description="items per page")]
+PageSize = Annotated[int, Query(ge=1, le=PG_BIGINT_MAX, description="items per page")]
 PageKey = Annotated[str | None, Query(description="nextPageKey of the previous page")]
+Reader = Annotated[Principal, scoped(Scope.PROJECTS_READ)]
+Writer = Annotated[Principal, scoped(Scope.PROJECTS_WRITE)]
 
 
 def decode_shipyard(encoded: str, *, field: str = "shipyard") -> ShipyardUpdate:
@@ -166,14 +173,20 @@ def _outcome(ok: bool) -> dict[str, str]:
 )
 async def list_projects(
     pool: PoolDep,
+    principal: Reader,
     pageSize: PageSize = DEFAULT_PAGE_SIZE,
     nextPageKey: PageKey = None,
     # Keptn's clients send it; there is no upstream to sync, so it is accepted and ignored.
     disableUpstreamSync: Annotated[bool, Query(description="accepted and ignored (no upstream)")] = False,  # noqa: ARG001
 ) -> ExpandedProjects:
-    """All projects, ordered by name, one page at a time."""
+    """All projects (only its own for a restricted token), ordered by name, one page at a time."""
     offset = page_offset(nextPageKey)
-    found, total = await project_store.list_projects(pool, limit=pageSize, offset=offset)
+    if principal.project is not None:
+        own = await project_store.get_project(pool, principal.project)
+        total = 0 if own is None else 1
+        found = [own] if own is not None and offset == 0 else []
+    else:
+        found, total = await project_store.list_projects(pool, limit=pageSize, offset=offset)
     following = offset + pageSize
     return ExpandedProjects(
         projects=[_project(p) for p in found],
@@ -189,8 +202,9 @@ async def list_projects(
     response_model=EmptyBody,
     responses=error_responses(400, 401, 409, 503),
 )
-async def create_project(pool: PoolDep, body: CreateProjectRequest) -> EmptyBody:
+async def create_project(pool: PoolDep, principal: Writer, body: CreateProjectRequest) -> EmptyBody:
     """Create a project from a base64 shipyard; its stages are the shipyard's."""
+    principal.check_project(body.name, field="name")
     validate_project_name(body.name, field="name")
     _reject_git_credentials(body.gitCredentials)
     shipyard = decode_shipyard(body.shipyard)
@@ -218,8 +232,9 @@ async def create_project(pool: PoolDep, body: CreateProjectRequest) -> EmptyBody
     response_model=EmptyBody,
     responses=error_responses(400, 401, 404, 503),
 )
-async def update_project(pool: PoolDep, body: UpdateProjectRequest) -> EmptyBody:
+async def update_project(pool: PoolDep, principal: Writer, body: UpdateProjectRequest) -> EmptyBody:
     """Replace a project's shipyard; stages may be reordered but not added, removed or renamed."""
+    principal.check_project(body.name, field="name")
     validate_project_name(body.name, field="name")
     _reject_git_credentials(body.gitCredentials)
     if body.shipyard:
@@ -235,14 +250,16 @@ async def update_project(pool: PoolDep, body: UpdateProjectRequest) -> EmptyBody
     response_model_exclude_none=True,
     responses=error_responses(401, 404, 503),
 )
-async def get_project(pool: PoolDep, project: str) -> ExpandedProject:
+async def get_project(pool: PoolDep, principal: Reader, project: str) -> ExpandedProject:
     """One project with its stages and services."""
+    principal.check_project(project)
     return _project(await _existing(pool, project))
 
 
 @router.delete("/project/{project}", response_model=MessageBody, responses=error_responses(401, 404, 503))
-async def delete_project(pool: PoolDep, project: str) -> MessageBody:
+async def delete_project(pool: PoolDep, principal: Writer, project: str) -> MessageBody:
     """Delete a project with its stages, services, resources and events."""
+    principal.check_project(project)
     deleted = await project_store.delete_project(pool, project)
     await _emit(pool, "project.delete", "finished", str(uuid.uuid4()), {"project": project, **_outcome(True)})
     return MessageBody(
@@ -255,8 +272,11 @@ async def delete_project(pool: PoolDep, project: str) -> MessageBody:
     response_model=MessageBody,
     responses=error_responses(400, 401, 404, 409, 503),
 )
-async def create_service(pool: PoolDep, project: str, body: CreateServiceRequest) -> MessageBody:
+async def create_service(
+    pool: PoolDep, principal: Writer, project: str, body: CreateServiceRequest
+) -> MessageBody:
     """Create a service in every stage of the project."""
+    principal.check_project(project)
     validate_service_name(body.serviceName, field="serviceName")
     await _existing(pool, project)
     context = str(uuid.uuid4())
@@ -276,8 +296,9 @@ async def create_service(pool: PoolDep, project: str, body: CreateServiceRequest
     response_model=MessageBody,
     responses=error_responses(401, 404, 503),
 )
-async def delete_service(pool: PoolDep, project: str, service: str) -> MessageBody:
+async def delete_service(pool: PoolDep, principal: Writer, project: str, service: str) -> MessageBody:
     """Delete a service from every stage, with its resources."""
+    principal.check_project(project)
     if not await project_store.service_exists(pool, project, service):
         await _existing(pool, project)
         raise NotFoundError(f"service '{service}' not found in project '{project}'", field="service")
@@ -296,9 +317,14 @@ async def delete_service(pool: PoolDep, project: str, service: str) -> MessageBo
     responses=error_responses(400, 401, 404, 503),
 )
 async def list_stages(
-    pool: PoolDep, project: str, pageSize: PageSize = DEFAULT_PAGE_SIZE, nextPageKey: PageKey = None
+    pool: PoolDep,
+    principal: Reader,
+    project: str,
+    pageSize: PageSize = DEFAULT_PAGE_SIZE,
+    nextPageKey: PageKey = None,
 ) -> ExpandedStages:
     """The stages of a project, ordered by name as Keptn orders this list."""
+    principal.check_project(project)
     stages = sorted((await _existing(pool, project)).stages, key=lambda s: s.name)
     page, following, total = paginate(stages, pageSize, nextPageKey)
     return ExpandedStages(
@@ -312,8 +338,9 @@ async def list_stages(
     response_model_exclude_none=True,
     responses=error_responses(401, 404, 503),
 )
-async def get_stage(pool: PoolDep, project: str, stage: str) -> ExpandedStage:
+async def get_stage(pool: PoolDep, principal: Reader, project: str, stage: str) -> ExpandedStage:
     """One stage with its services."""
+    principal.check_project(project)
     return _stage(_stage_of(await _existing(pool, project), stage))
 
 
@@ -325,12 +352,14 @@ async def get_stage(pool: PoolDep, project: str, stage: str) -> ExpandedStage:
 )
 async def list_services(
     pool: PoolDep,
+    principal: Reader,
     project: str,
     stage: str,
     pageSize: PageSize = DEFAULT_PAGE_SIZE,
     nextPageKey: PageKey = None,
 ) -> ExpandedServices:
     """The services of a stage, ordered by name."""
+    principal.check_project(project)
     services = sorted(_stage_of(await _existing(pool, project), stage).services, key=lambda s: s.name)
     page, following, total = paginate(services, pageSize, nextPageKey)
     return ExpandedServices(
@@ -344,8 +373,11 @@ async def list_services(
     response_model_exclude_none=True,
     responses=error_responses(401, 404, 503),
 )
-async def get_service(pool: PoolDep, project: str, stage: str, service: str) -> ExpandedService:
+async def get_service(
+    pool: PoolDep, principal: Reader, project: str, stage: str, service: str
+) -> ExpandedService:
     """One service in one stage."""
+    principal.check_project(project)
     found = _stage_of(await _existing(pool, project), stage).service(service)
     if found is None:
         raise NotFoundError(

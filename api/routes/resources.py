@@ -8,6 +8,9 @@ commit whose id the answer carries as ``commitID``; reads take ``gitCommitID`` t
 Writing the project-level ``shipyard.yaml`` validates it and updates the project's shipyard, as
 ``PUT /controlPlane/v1/project`` does; deleting it is refused. Capstan answers ``GET`` of a single
 resource with the URI as requested and lists URIs without a leading slash, as Keptn 1.x did.
+
+Reads need the scope ``projects:read``, writes ``projects:write``; a token restricted to a project
+gets 403 for the resources of any other.
 """
 
 # No ``from __future__ import annotations``: the routes of each level are built in a function and
@@ -19,6 +22,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, status
 
+from api.auth import Principal, scoped
 from api.deps import PoolDep
 from api.routes.projects import shipyard_update
 from api.schemas.common import DEFAULT_PAGE_SIZE, error_responses, paginate
@@ -30,6 +34,7 @@ from api.schemas.resources import (
     Version,
     WriteResponse,
 )
+from capstan.scopes import Scope
 from keptn.errors import InvalidInputError
 from store import resources as resource_store
 from store._versions import SHIPYARD_URI
@@ -37,6 +42,9 @@ from store.projects import ShipyardUpdate
 from store.resources import ResourceScope, normalize_uri
 
 router = APIRouter(prefix="/resource-service/v1", tags=["resource-service"])
+
+Reader = Annotated[Principal, scoped(Scope.PROJECTS_READ)]
+Writer = Annotated[Principal, scoped(Scope.PROJECTS_WRITE)]
 
 CommitQuery = Annotated[
     str | None, Query(description="read the resources as of this commit (default: the newest)")
@@ -122,11 +130,13 @@ def _level_routes(level: str, scope_of: Callable[..., ResourceScope]) -> APIRout
     )
     async def list_resources(
         pool: PoolDep,
+        principal: Reader,
         scope: Annotated[ResourceScope, Depends(scope_of)],
         gitCommitID: CommitQuery = None,
         pageSize: Annotated[int, Query(ge=1, description="resources per page")] = DEFAULT_PAGE_SIZE,
         nextPageKey: Annotated[str | None, Query(description="nextPageKey of the previous page")] = None,
     ) -> ResourcesPage:
+        principal.check_project(scope.project, field="projectName")
         uris, version = await resource_store.list_resources(pool, scope, commit_id=_commit(gitCommitID))
         page, following, total = paginate(uris, pageSize, nextPageKey)
         metadata = Version(version=version or "")
@@ -146,8 +156,12 @@ def _level_routes(level: str, scope_of: Callable[..., ResourceScope]) -> APIRout
         responses=read_errors,
     )
     async def create_resources(
-        pool: PoolDep, scope: Annotated[ResourceScope, Depends(scope_of)], body: ResourcesIn
+        pool: PoolDep,
+        principal: Writer,
+        scope: Annotated[ResourceScope, Depends(scope_of)],
+        body: ResourcesIn,
     ) -> WriteResponse:
+        principal.check_project(scope.project, field="projectName")
         return await _write(pool, scope, _batch(body), "Added resources")
 
     @routes.put(
@@ -158,8 +172,12 @@ def _level_routes(level: str, scope_of: Callable[..., ResourceScope]) -> APIRout
         responses=read_errors,
     )
     async def update_resources(
-        pool: PoolDep, scope: Annotated[ResourceScope, Depends(scope_of)], body: ResourcesIn
+        pool: PoolDep,
+        principal: Writer,
+        scope: Annotated[ResourceScope, Depends(scope_of)],
+        body: ResourcesIn,
     ) -> WriteResponse:
+        principal.check_project(scope.project, field="projectName")
         return await _write(pool, scope, _batch(body), "Updated resources")
 
     @routes.get(
@@ -171,10 +189,12 @@ def _level_routes(level: str, scope_of: Callable[..., ResourceScope]) -> APIRout
     )
     async def get_resource(
         pool: PoolDep,
+        principal: Reader,
         scope: Annotated[ResourceScope, Depends(scope_of)],
         resourceURI: str,
         gitCommitID: CommitQuery = None,
     ) -> ResourceOut:
+        principal.check_project(scope.project, field="projectName")
         found = await resource_store.get_resource(pool, scope, resourceURI, commit_id=_commit(gitCommitID))
         return ResourceOut(
             resourceURI=resourceURI,
@@ -191,10 +211,12 @@ def _level_routes(level: str, scope_of: Callable[..., ResourceScope]) -> APIRout
     )
     async def update_resource(
         pool: PoolDep,
+        principal: Writer,
         scope: Annotated[ResourceScope, Depends(scope_of)],
         resourceURI: str,
         body: ResourceContentIn,
     ) -> WriteResponse:
+        principal.check_project(scope.project, field="projectName")
         content = _decode(body.resourceContent, uri=resourceURI, field="resourceContent")
         return await _write(pool, scope, [(resourceURI, content)], f"Updated {normalize_uri(resourceURI)}")
 
@@ -206,8 +228,9 @@ def _level_routes(level: str, scope_of: Callable[..., ResourceScope]) -> APIRout
         responses=read_errors,
     )
     async def delete_resource(
-        pool: PoolDep, scope: Annotated[ResourceScope, Depends(scope_of)], resourceURI: str
+        pool: PoolDep, principal: Writer, scope: Annotated[ResourceScope, Depends(scope_of)], resourceURI: str
     ) -> WriteResponse:
+        principal.check_project(scope.project, field="projectName")
         commit = await resource_store.delete_resource(pool, scope, resourceURI)
         return WriteResponse(commitID=commit, metadata=Version(version=commit))
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.auth import Principal, scoped
 from api.deps import ServicesDep
 from api.routing import control_sequence
 from api.schemas.common import ErrorBody
+from capstan.scopes import Scope
 from keptn.errors import NotFoundError
 from store import projects as project_store
 from workflows.context_models import ControlRequest
@@ -35,14 +37,19 @@ class SequenceControl(BaseModel):
     },
 )
 async def control(
-    project: str, keptnContext: str, body: SequenceControl, services: ServicesDep
+    project: str,
+    keptnContext: str,
+    body: SequenceControl,
+    services: ServicesDep,
+    principal: Annotated[Principal, scoped(Scope.EVENTS_WRITE)],
 ) -> dict[str, str]:
     """Pause, resume or abort the running sequences of a Keptn context (all stages, or one).
 
     Pause holds each sequence's next task (a running task finishes); resume continues; abort ends
     the sequences with status ``aborted`` and result ``pass``, frees their queue slots and triggers
-    no follow-up sequence.
+    no follow-up sequence. Needs ``events:write``.
     """
+    principal.check_project(project)
     if await project_store.get_project(services.pool, project) is None:
         raise NotFoundError(f"project '{project}' not found", field="project")
     await control_sequence(

@@ -17,6 +17,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from api.auth import Principal, scoped
 from api.deps import PoolDep
 from api.schemas.common import DEFAULT_PAGE_SIZE, error_responses, page_offset
 from api.schemas.sequences import (
@@ -35,6 +36,7 @@ from api.schemas.sequences import (
     SequenceTask,
     TaskEvent,
 )
+from capstan.scopes import Scope
 from keptn.errors import InvalidInputError, NotFoundError
 from keptn.events import format_keptn_time
 from store import sequence_states, sequences
@@ -44,6 +46,8 @@ router = APIRouter(prefix="/controlPlane/v1", tags=["shipyard-controller"])
 
 TIME_HELP = "RFC 3339 / Keptn time, e.g. 2024-01-02T03:04:05.000Z (UTC when no offset is given)"
 MAX_EXECUTION_PAGE_SIZE = 100
+
+EventsReader = Annotated[Principal, scoped(Scope.EVENTS_READ)]
 
 
 def _given(value: str | None) -> str | None:
@@ -104,6 +108,7 @@ def _state(state: sequence_states.SequenceState) -> SequenceState:
 )
 async def get_sequence_states(
     pool: PoolDep,
+    principal: EventsReader,
     project: str,
     name: Annotated[
         str | None, Query(description="the name of the sequence that started the context")
@@ -122,6 +127,7 @@ async def get_sequence_states(
     nextPageKey: Annotated[str | None, Query(description="nextPageKey of the previous page")] = None,
 ) -> SequenceStates:
     """Keptn's sequence state view of a project: one entry per Keptn context, newest first."""
+    principal.check_project(project)
     contexts = tuple(c for c in (keptnContext or "").replace(" ", "").split(",") if c)
     query = sequence_states.StateQuery(
         project=project,
@@ -179,6 +185,7 @@ def _execution(record: sequences.ExecutionRecord) -> SequenceExecution:
 )
 async def get_sequence_executions(
     pool: PoolDep,
+    principal: EventsReader,
     project: Annotated[str, Query(description="the project (required)")],
     stage: Annotated[str | None, Query(description="the stage")] = None,
     service: Annotated[str | None, Query(description="the service")] = None,
@@ -195,6 +202,7 @@ async def get_sequence_executions(
     """Keptn's raw sequence executions: one per sequence run per stage, newest trigger first."""
     if not project:
         raise InvalidInputError("query parameter 'project' must not be empty", field="project")
+    principal.check_project(project)
     query = sequences.ExecutionQuery(
         project=project,
         stage=_given(stage),

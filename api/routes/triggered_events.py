@@ -10,6 +10,9 @@ did, not with a 400: go-utils' poller polls *every* subscription of an integrati
 first failing one and gives up for good after ten failed polls, so a 400 would silently cut off
 integrations that also subscribe to non-``.triggered`` events. ``pageSize`` is always in the body
 (Keptn left it out).
+
+A token restricted to project P lists only P's events; without a ``project`` parameter that is an
+empty list while P does not exist (not a 404: the poller did not name the project).
 """
 
 from __future__ import annotations
@@ -18,9 +21,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from api.auth import Principal, scoped
 from api.deps import PoolDep
-from api.schemas.common import DEFAULT_PAGE_SIZE, error_responses, page_offset
+from api.schemas.common import DEFAULT_PAGE_SIZE, PG_BIGINT_MAX, error_responses, page_offset
 from api.schemas.uniform import OpenEventsPage
+from capstan.scopes import Scope
+from keptn.errors import NotFoundError
 from store.open_events import OpenTriggeredQuery, list_open_triggered
 
 router = APIRouter(prefix="/controlPlane/v1", tags=["shipyard-controller"])
@@ -37,6 +43,7 @@ def _given(value: str | None) -> str | None:
 )
 async def list_open_triggered_events(
     pool: PoolDep,
+    principal: Annotated[Principal, scoped(Scope.EVENTS_READ)],
     eventType: str,
     eventID: Annotated[str | None, Query(description="event id")] = None,
     project: Annotated[
@@ -44,20 +51,27 @@ async def list_open_triggered_events(
     ] = None,
     stage: Annotated[str | None, Query(description="data.stage")] = None,
     service: Annotated[str | None, Query(description="data.service")] = None,
-    pageSize: Annotated[int, Query(ge=1, description="events per page")] = DEFAULT_PAGE_SIZE,
+    pageSize: Annotated[
+        int, Query(ge=1, le=PG_BIGINT_MAX, description="events per page")
+    ] = DEFAULT_PAGE_SIZE,
     nextPageKey: Annotated[str | None, Query(description="nextPageKey of the previous page")] = None,
 ) -> OpenEventsPage:
     """Open (not yet answered, aborted or timed-out) ``.triggered`` events of one type, newest first."""
     query = OpenTriggeredQuery(
         event_type=eventType,
         event_id=_given(eventID),
-        project=_given(project),
+        project=principal.project_filter(_given(project)),
         stage=_given(stage),
         service=_given(service),
         page_size=pageSize,
         offset=page_offset(nextPageKey),
     )
-    page = await list_open_triggered(pool, query)
+    try:
+        page = await list_open_triggered(pool, query)
+    except NotFoundError:
+        if _given(project):
+            raise
+        return OpenEventsPage(events=[], nextPageKey="0", pageSize=pageSize, totalCount=0)
     return OpenEventsPage(
         events=page.events,
         nextPageKey=page.next_page_key,

@@ -6,6 +6,10 @@ an unknown integration or subscription is a 404 on every route (Keptn answered 2
 500 to some writes), subscriptions are validated on every write (Keptn skipped the checks when an
 integration re-registered, and the ``webhook-service`` project rule on ``POST .../subscription``),
 and a subscription may carry Capstan's ``url`` to receive matching events by HTTP push.
+
+Reads need the scope ``integrations:read``, writes ``integrations:write``. Integrations belong to
+no single project (a subscription may match any, and a push ``url`` receives what it matches), so
+a token restricted to a project gets 403 here.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response, status
 
+from api.auth import scoped
 from api.deps import PoolDep, ServicesDep
 from api.schemas.common import error_responses
 from api.schemas.uniform import (
@@ -28,6 +33,7 @@ from api.schemas.uniform import (
     SubscriptionOut,
     go_time,
 )
+from capstan.scopes import Scope
 from keptn.uniform import SubscriptionFilter
 from store import uniform as uniform_store
 from store import uniform_subscriptions as subscription_store
@@ -39,6 +45,9 @@ REGISTRATION = "/uniform/registration"
 ONE = REGISTRATION + "/{integrationID}"
 SUBSCRIPTIONS = ONE + "/subscription"
 ONE_SUBSCRIPTION = SUBSCRIPTIONS + "/{subscriptionID}"
+
+_READ = scoped(Scope.INTEGRATIONS_READ, all_projects=True)
+_WRITE = scoped(Scope.INTEGRATIONS_WRITE, all_projects=True)
 
 
 _REGISTER_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -93,6 +102,7 @@ def _integration(item: Integration) -> IntegrationOut:
     status_code=status.HTTP_201_CREATED,
     response_model=IdBody,
     responses=_REGISTER_RESPONSES,
+    dependencies=[_WRITE],
 )
 async def register_integration(
     pool: PoolDep, ttl: IntegrationTTL, body: RegistrationBody, response: Response
@@ -109,7 +119,12 @@ async def register_integration(
     return IdBody(id=result.id)
 
 
-@router.get(REGISTRATION, response_model=list[IntegrationOut], responses=error_responses(400, 401, 503))
+@router.get(
+    REGISTRATION,
+    response_model=list[IntegrationOut],
+    responses=error_responses(400, 401, 503),
+    dependencies=[_READ],
+)
 async def list_integrations(
     pool: PoolDep,
     id: Annotated[str | None, Query(description="integration id")] = None,
@@ -123,20 +138,30 @@ async def list_integrations(
     return [_integration(i) for i in await uniform_store.list_integrations(pool, query)]
 
 
-@router.delete(ONE, response_model=EmptyBody, responses=error_responses(401, 404, 503))
+@router.delete(ONE, response_model=EmptyBody, responses=error_responses(401, 404, 503), dependencies=[_WRITE])
 async def unregister_integration(pool: PoolDep, integrationID: str) -> EmptyBody:
     """Unregister an integration with its subscriptions."""
     await uniform_store.delete_integration(pool, integrationID)
     return EmptyBody()
 
 
-@router.put(ONE + "/ping", response_model=IntegrationOut, responses=error_responses(401, 404, 503))
+@router.put(
+    ONE + "/ping",
+    response_model=IntegrationOut,
+    responses=error_responses(401, 404, 503),
+    dependencies=[_WRITE],
+)
 async def ping_integration(pool: PoolDep, ttl: IntegrationTTL, integrationID: str) -> IntegrationOut:
     """Heartbeat: keeps the integration alive and returns it with its current subscriptions."""
     return _integration(await uniform_store.heartbeat(pool, integrationID, ttl=ttl))
 
 
-@router.get(SUBSCRIPTIONS, response_model=list[SubscriptionOut], responses=error_responses(401, 404, 503))
+@router.get(
+    SUBSCRIPTIONS,
+    response_model=list[SubscriptionOut],
+    responses=error_responses(401, 404, 503),
+    dependencies=[_READ],
+)
 async def list_subscriptions(pool: PoolDep, integrationID: str) -> list[SubscriptionOut]:
     """The integration's subscriptions."""
     return [_subscription(s) for s in await subscription_store.list_subscriptions(pool, integrationID)]
@@ -147,13 +172,19 @@ async def list_subscriptions(pool: PoolDep, integrationID: str) -> list[Subscrip
     status_code=status.HTTP_201_CREATED,
     response_model=IdBody,
     responses=error_responses(400, 401, 404, 503),
+    dependencies=[_WRITE],
 )
 async def create_subscription(pool: PoolDep, integrationID: str, body: SubscriptionBody) -> IdBody:
     """Add a subscription; its id is a new UUID."""
     return IdBody(id=await subscription_store.create_subscription(pool, integrationID, _spec(body)))
 
 
-@router.get(ONE_SUBSCRIPTION, response_model=SubscriptionOut, responses=error_responses(401, 404, 503))
+@router.get(
+    ONE_SUBSCRIPTION,
+    response_model=SubscriptionOut,
+    responses=error_responses(401, 404, 503),
+    dependencies=[_READ],
+)
 async def get_subscription(pool: PoolDep, integrationID: str, subscriptionID: str) -> SubscriptionOut:
     """One subscription."""
     return _subscription(await subscription_store.get_subscription(pool, integrationID, subscriptionID))
@@ -164,6 +195,7 @@ async def get_subscription(pool: PoolDep, integrationID: str, subscriptionID: st
     status_code=status.HTTP_201_CREATED,
     response_model=IdBody,
     responses=error_responses(400, 401, 404, 503),
+    dependencies=[_WRITE],
 )
 async def put_subscription(
     pool: PoolDep, integrationID: str, subscriptionID: str, body: SubscriptionBody
@@ -173,7 +205,12 @@ async def put_subscription(
     return IdBody(id=subscriptionID)
 
 
-@router.delete(ONE_SUBSCRIPTION, response_model=EmptyBody, responses=error_responses(401, 404, 503))
+@router.delete(
+    ONE_SUBSCRIPTION,
+    response_model=EmptyBody,
+    responses=error_responses(401, 404, 503),
+    dependencies=[_WRITE],
+)
 async def delete_subscription(pool: PoolDep, integrationID: str, subscriptionID: str) -> EmptyBody:
     """Remove a subscription."""
     await subscription_store.delete_subscription(pool, integrationID, subscriptionID)

@@ -14,6 +14,9 @@ T = TypeVar("T")
 DEFAULT_PAGE_SIZE = 20
 """Keptn's default ``pageSize``."""
 
+PG_BIGINT_MAX = 2**63 - 1
+"""The largest ``pageSize`` and ``nextPageKey``: PostgreSQL's LIMIT and OFFSET are bigints."""
+
 
 class ErrorBody(BaseModel):
     """Keptn's error body (``models.Error``)."""
@@ -24,9 +27,11 @@ class ErrorBody(BaseModel):
 
 _DESCRIPTIONS = {
     400: "invalid input; the message names the parameter or field",
-    401: "missing or wrong x-token",
+    401: "missing, unknown or revoked x-token",
+    403: "the token lacks the scope this route needs, or is restricted to another project",
     404: "a named project, stage, service, resource or commit does not exist",
     409: "the thing to create exists already",
+    429: "too many failed authentication attempts from this address; see Retry-After",
     503: "PostgreSQL is unavailable",
 }
 
@@ -44,13 +49,17 @@ def page_offset(next_page_key: str | None, *, field: str = "nextPageKey") -> int
     """
     if next_page_key is None or next_page_key == "":
         return 0
-    if not next_page_key.isdigit():
+    # isdigit() alone also accepts non-ASCII digits ("²" fails int()), and PostgreSQL's OFFSET is
+    # a bigint: a larger key is no key a page ever returned.
+    digits = next_page_key.isascii() and next_page_key.isdigit() and len(next_page_key) <= 19
+    offset = int(next_page_key) if digits else -1
+    if not 0 <= offset <= PG_BIGINT_MAX:
         raise InvalidInputError(
-            f"{field} must be a non-negative integer (the key of a page returned earlier), "
-            f"got {next_page_key!r}",
+            f"{field} must be a non-negative integer (the key of a page returned earlier) "
+            f"of at most {PG_BIGINT_MAX}, got {next_page_key!r}",
             field=field,
         )
-    return int(next_page_key)
+    return offset
 
 
 def paginate(items: Sequence[T], page_size: int, next_page_key: str | None) -> tuple[list[T], str, int]:

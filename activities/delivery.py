@@ -15,7 +15,7 @@ import copy
 import email.utils
 import json
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypedDict
+from typing import Any, Literal, TypedDict
 
 import asyncpg
 import httpx
@@ -24,6 +24,7 @@ from temporalio import activity
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
+from store.builtin_integrations import WEBHOOK_SERVICE, webhook_subscriptions
 from store.uniform import push_subscriptions
 
 __all__ = [
@@ -95,13 +96,16 @@ class PushTargetsInput(BaseModel):
 
 
 class PushTarget(BaseModel):
-    """One subscription to push an event to."""
+    """One subscription to deliver an event to."""
 
     subscription_id: str
     integration_id: str
     integration_name: str
-    url: str
-    """Where the event is POSTed."""
+    url: str = ""
+    """Where the event is POSTed (empty for the built-in webhook service)."""
+    kind: Literal["push", "webhook"] = "push"
+    """``push``: POST the event to ``url``; ``webhook``: run the built-in webhook service's
+    webhook for this subscription (``run_webhook``)."""
 
 
 class PushTargets(BaseModel):
@@ -177,17 +181,25 @@ class DeliveryActivities:
     async def push_targets(self, input: PushTargetsInput) -> PushTargets:
         """Every live integration subscription with a ``url`` whose pattern and filter match the event."""
         found = await push_subscriptions(self._pool, input.event)
-        return PushTargets(
-            targets=[
-                PushTarget(
-                    subscription_id=s.subscription_id,
-                    integration_id=s.integration_id,
-                    integration_name=s.integration_name,
-                    url=s.url,
-                )
-                for s in found
-            ]
-        )
+        targets = [
+            PushTarget(
+                subscription_id=s.subscription_id,
+                integration_id=s.integration_id,
+                integration_name=s.integration_name,
+                url=s.url,
+            )
+            for s in found
+        ]
+        targets += [
+            PushTarget(
+                subscription_id=subscription,
+                integration_id="",
+                integration_name=WEBHOOK_SERVICE,
+                kind="webhook",
+            )
+            for subscription in await webhook_subscriptions(self._pool, input.event)
+        ]
+        return PushTargets(targets=targets)
 
     @activity.defn(name=PUSH_EVENT_ACTIVITY)
     async def push_event(self, input: PushEventInput) -> PushResult:

@@ -17,6 +17,7 @@ from activities.remediation import RemediationActivities
 from activities.sequence import SequenceActivities
 from activities.sequence_state import SequenceStateActivities
 from activities.sli_providers import SLIProviderActivities, sli_provider_config
+from activities.webhooks import WebhookActivities
 from capstan.settings import Settings
 
 
@@ -60,4 +61,5 @@ def build_activities(
     activities += [lighthouse.prepare_evaluation, lighthouse.score_evaluation]
     activities.append(SLIProviderActivities(pool, http, sli_provider_config(settings)).fetch_slis)
     activities.append(RemediationActivities(pool).choose_action)
+    activities.append(WebhookActivities(pool, settings).run_webhook)
     return activities

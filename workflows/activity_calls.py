@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
         PUSH_TARGETS_ACTIVITY,
         PUSH_TARGETS_OPTIONS,
         PushEventInput,
+        PushTarget,
         PushTargets,
         PushTargetsInput,
     )
@@ -46,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from activities.sequence_state_models import SequenceExecutionUpdate
     from activities.sli_provider_models import FETCH_SLIS_ACTIVITY, FetchSLIsInput, FetchSLIsResult
+    from activities.webhook_models import RUN_WEBHOOK_ACTIVITY, RunWebhookInput, WebhookAnswer, WebhookOutcome
 
 STORE_TIMEOUT = timedelta(seconds=10)
 """Store writes take milliseconds; this is also how long an attempt on a killed worker blocks
@@ -65,6 +67,11 @@ STORE_RETRY = RetryPolicy(
 RECORD_SEQUENCE_ACTIVITY = "record_sequence"
 FETCH_SLIS_TIMEOUT = timedelta(minutes=5)
 """A built-in provider runs its queries concurrently, each bounded by ``CAPSTAN_SLI_QUERY_TIMEOUT``."""
+WEBHOOK_TIMEOUT = timedelta(minutes=10)
+"""A webhook's requests run one after the other, each bounded by ``CAPSTAN_WEBHOOK_TIMEOUT``."""
+WEBHOOK_HEARTBEAT = timedelta(seconds=30)
+WEBHOOK_RETRY = RetryPolicy(maximum_attempts=2, non_retryable_error_types=["InvalidInputError"])
+"""One retry, for a worker lost mid-webhook: its requests may then be sent twice (at least once)."""
 FETCH_SLIS_HEARTBEAT = timedelta(seconds=10)
 """``fetch_slis`` heartbeats every 2 s: a dead worker's fetch is retried after 10 s, not 5 min."""
 FETCH_SLIS_RETRY = RetryPolicy(
@@ -122,12 +129,17 @@ async def record_sequence(update: SequenceExecutionUpdate) -> None:
     )
 
 
-async def push(event: dict[str, Any]) -> None:
-    """Deliver an event to every push subscription that matches it, concurrently.
+async def push(event: dict[str, Any]) -> list[WebhookAnswer]:
+    """Deliver an event to every subscription that matches it, concurrently.
 
-    Each target is its own activity with bounded retries; a failed delivery is logged, never
-    raised, because one broken integration must not fail the sequence (pull clients still see
-    open ``.triggered`` events).
+    Push subscriptions get the event POSTed (``push_event``); subscriptions of the built-in
+    webhook service run their webhook (``run_webhook``). Each is its own activity with bounded
+    retries; a failed delivery is logged, never raised, because one broken integration must not
+    fail the sequence (pull clients still see open ``.triggered`` events).
+
+    Returns:
+        The webhook service's answers to a ``.triggered`` event (``.started``/``.finished``), for
+        the caller to emit; empty for anything else.
     """
     try:
         targets = await workflow.execute_activity(
@@ -138,25 +150,42 @@ async def push(event: dict[str, Any]) -> None:
         )
     except ActivityError as err:
         workflow.logger.warning("no push targets for %s: %s", event.get("id"), err)
-        return
+        return []
     if not targets.targets:
-        return
-    handles = [
-        workflow.start_activity(
-            PUSH_EVENT_ACTIVITY,
-            PushEventInput(event=event, target=target),
-            summary=f"push {event.get('type')} to {target.integration_name}",
-            **PUSH_EVENT_OPTIONS,
-        )
-        for target in targets.targets
-    ]
+        return []
+    handles = [_deliver(event, target) for target in targets.targets]
+    answers: list[WebhookAnswer] = []
     for target, handle in zip(targets.targets, handles, strict=True):
         try:
-            await handle
+            outcome = await handle
         except ActivityError as err:  # its retries are spent; nothing more to do here
             workflow.logger.warning(
-                "push of %s to %s failed: %s", event.get("id"), target.integration_name, err
+                "delivery of %s to %s failed: %s", event.get("id"), target.integration_name, err
             )
+            continue
+        if isinstance(outcome, WebhookOutcome):
+            answers += outcome.answers
+    return answers
+
+
+def _deliver(event: dict[str, Any], target: PushTarget) -> Any:
+    """Start the activity that delivers an event to one target."""
+    if target.kind == "webhook":
+        return workflow.start_activity(
+            RUN_WEBHOOK_ACTIVITY,
+            RunWebhookInput(event=event, subscription_id=target.subscription_id),
+            result_type=WebhookOutcome,
+            start_to_close_timeout=WEBHOOK_TIMEOUT,
+            heartbeat_timeout=WEBHOOK_HEARTBEAT,
+            retry_policy=WEBHOOK_RETRY,
+            summary=f"webhook of subscription {target.subscription_id} for {event.get('type')}",
+        )
+    return workflow.start_activity(
+        PUSH_EVENT_ACTIVITY,
+        PushEventInput(event=event, target=target),
+        summary=f"push {event.get('type')} to {target.integration_name}",
+        **PUSH_EVENT_OPTIONS,
+    )
 
 
 async def prepare_evaluation(event: dict[str, Any]) -> PreparedEvaluation:

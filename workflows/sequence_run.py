@@ -7,6 +7,7 @@ merge, result aggregation, follow-up sequences) are ``keptn.sequence``'s pure fu
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from contextlib import suppress
 from datetime import timedelta
 from typing import Any, Literal, Protocol
@@ -44,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.lighthouse import Lighthouse
     from workflows.queue_lock_requester import LockRequester
     from workflows.task_tracker import TaskTracker
+    from workflows.webhooks import TaskDelivery
 
 APPROVAL_TASK = "approval"
 EVALUATION_TASK = "evaluation"
@@ -261,11 +263,15 @@ class SequenceRun:
         self.host.register_task(tracker, self._changed, service.intercept if service else None)
         self.current = tracker
         await calls.emit_event(event, open_task=True)
-        self.host.background(calls.push(event))
+        self.host.background(TaskDelivery(self.host, event, self._task_over(tracker)).run())
         if service is not None:
             self.host.background(service.run())
         self._changed()
         return tracker
+
+    def _task_over(self, tracker: TaskTracker) -> Callable[[], bool]:
+        """Whether the sequence stopped waiting for this task (answers then come too late)."""
+        return lambda: self.aborted or self.current is not tracker
 
     def _builtin_service(self, task: Task, event: dict[str, Any], tracker: TaskTracker) -> BuiltinTask | None:
         """The control plane's own answer to a task, if the task is one of Keptn's built-in services'.
@@ -273,9 +279,7 @@ class SequenceRun:
         ``workflow.patched`` markers: contexts started before a service existed replay without it.
         """
         settings = self.host.settings
-
-        def over() -> bool:
-            return self.aborted or self.current is not tracker
+        over = self._task_over(tracker)
 
         if (
             task.name == EVALUATION_TASK

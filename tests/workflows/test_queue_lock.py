@@ -233,9 +233,20 @@ async def test_state_query_and_current_details(lock: Lock):
     assert [r.label for r in state.held] == ["dev.delivery"]
     assert state.queue[0].request_id == "w1" and state.queue[0].triggered_at == at(5)
 
-    metadata = await lock.handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
-    assert holder.id in metadata.current_details and "1 waiting" in metadata.current_details
-    assert {d.name for d in metadata.definition.signal_definitions} >= {"acquire", "release"}
+    async def details() -> WorkflowMetadata:
+        metadata: WorkflowMetadata = await lock.handle.query(
+            "__temporal_workflow_metadata", result_type=WorkflowMetadata
+        )
+        return metadata
+
+    # The details are written at the end of the workflow task that changed the state; a query
+    # answered while a task is under way may still see the earlier text.
+    async def described() -> bool:
+        current = (await details()).current_details
+        return holder.id in current and "1 waiting" in current
+
+    await eventually(described)
+    assert {d.name for d in (await details()).definition.signal_definitions} >= {"acquire", "release"}
 
 
 async def test_the_lock_ends_when_idle_and_a_later_request_starts_a_new_run(lock: Lock):

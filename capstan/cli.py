@@ -16,6 +16,14 @@ COMMAND_MODULES = (
     "capstan.commands.slo",
     "capstan.commands.approve",
     "capstan.commands.token",
+    "capstan.commands.auth",
+    "capstan.commands.create",
+    "capstan.commands.resources",
+    "capstan.commands.get",
+    "capstan.commands.events",
+    "capstan.commands.monitoring",
+    "capstan.commands.sequence_control",
+    "capstan.commands.trigger",
 )
 """Modules with a ``register(app: typer.Typer)`` function, in the order of ``capstan --help``."""
 

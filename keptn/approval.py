@@ -360,3 +360,42 @@ def approval_finished_data(
             ]
         }
     return data
+
+
+def human_decision_event(
+    triggered: Mapping[str, Any], *, approved: bool, user: str, message: str, source: str
+) -> dict[str, Any]:
+    """The ``approval.finished`` a person sends to decide an open ``approval.triggered``.
+
+    The shape Keptn's CLI (``keptn send event approval.finished``) and Bridge sent: the scope and
+    labels of the triggered event, ``status: succeeded``, ``result`` pass (approve) or fail
+    (decline), plus Capstan's ``approval`` block naming who decided and why.
+
+    Args:
+        triggered: the open ``approval.triggered`` event (``id``, ``shkeptncontext``, ``data``).
+        approved: approve (True) or decline.
+        user: who decides.
+        message: why; may be empty.
+        source: the event's ``source`` (the client that sends it).
+    """
+    given = triggered.get("data")
+    given = given if isinstance(given, Mapping) else {}
+    data: dict[str, Any] = {key: given.get(key) for key in ("project", "stage", "service")}
+    labels = given.get("labels")
+    if isinstance(labels, Mapping) and labels:
+        data["labels"] = {str(key): str(value) for key, value in labels.items()}
+    data.update(
+        status="succeeded",
+        result="pass" if approved else "fail",
+        message=message,
+        approval={"user": user, "approved": approved, "message": message},
+    )
+    return {
+        "type": "sh.keptn.event.approval.finished",
+        "specversion": "1.0",
+        "source": source,
+        "contenttype": "application/json",
+        "triggeredid": str(triggered.get("id", "")),
+        "shkeptncontext": str(triggered.get("shkeptncontext", "")),
+        "data": data,
+    }

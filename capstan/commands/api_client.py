@@ -5,19 +5,23 @@ and the admin token in the ``x-token`` header. Every failure, an error answer in
 ``{"code", "message"}`` shape as well as a gateway that cannot be reached, becomes one
 :class:`APIError` whose text is a single line a command can print as it is.
 
-Commands add the connection options with :data:`ApiUrlOption` and :data:`TokenOption` and build
-the client with :func:`connect`.
+Commands add the connection options with :data:`ApiUrlOption` and :data:`TokenOption` (both
+default None) and build the client with :func:`connect`, which resolves each of URL and token in
+this order: the option or its environment variable, then what ``capstan auth`` stored, then the
+defaults (:data:`DEFAULT_API_URL` and the token file of ``capstan up``'s data dir).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Annotated, Any, Self
 
 import httpx
 import typer
 
+from capstan.commands.cli_config import ConfigError, config_path, load_auth
 from capstan.commands.common import fail, load_settings
 from capstan.settings import resolve_api_token
 
@@ -31,15 +35,16 @@ MAX_PAGES = 1000
 """Stop paging after this many pages (a server repeating its page keys must not loop us forever)."""
 
 ApiUrlOption = Annotated[
-    str,
+    str | None,
     typer.Option(
         "--api-url",
         envvar="CAPSTAN_API_URL",
         show_envvar=False,
-        help="Base URL of the Capstan API (env CAPSTAN_API_URL)",
+        help=f"Base URL of the Capstan API (env CAPSTAN_API_URL; default: what `capstan auth` stored, "
+        f"else {DEFAULT_API_URL})",
     ),
 ]
-"""The ``--api-url`` option; give it the default :data:`DEFAULT_API_URL`."""
+"""The ``--api-url`` option; give it the default None (then :func:`connect` resolves it)."""
 
 TokenOption = Annotated[
     str | None,
@@ -47,10 +52,11 @@ TokenOption = Annotated[
         "--token",
         envvar="CAPSTAN_API_TOKEN",
         show_envvar=False,
-        help="API token sent as x-token (env CAPSTAN_API_TOKEN, default <CAPSTAN_DATA_DIR>/api-token)",
+        help="API token sent as x-token (env CAPSTAN_API_TOKEN; default: what `capstan auth` stored, "
+        "else <CAPSTAN_DATA_DIR>/api-token)",
     ),
 ]
-"""The ``--token`` option; give it the default None (then the data dir's token file is read)."""
+"""The ``--token`` option; give it the default None (then :func:`connect` resolves it)."""
 
 
 class APIError(Exception):
@@ -176,6 +182,10 @@ class CapstanAPI:
         """``POST`` a JSON body to a path; see :meth:`request`."""
         return self.request("POST", path, json=json)
 
+    def delete(self, path: str, *, params: Mapping[str, str | int] | None = None) -> Any:
+        """``DELETE`` a path; see :meth:`request`."""
+        return self.request("DELETE", path, params=params)
+
     def pages(
         self, path: str, items: str, *, params: Mapping[str, str | int] | None = None
     ) -> Iterator[dict[str, Any]]:
@@ -232,22 +242,71 @@ class CapstanAPI:
         return str(context or event.get("shkeptncontext") or "")
 
 
-def connect(api_url: str, token: str | None, *, timeout: float = DEFAULT_TIMEOUT) -> CapstanAPI:
-    """The client a command uses, from its ``--api-url`` and ``--token`` options.
+@dataclass(frozen=True)
+class Connection:
+    """Where a command connects, with a token, and where each came from (for ``capstan auth --status``)."""
 
-    Without a token, the one ``capstan up`` keeps in ``<CAPSTAN_DATA_DIR>/api-token`` is used; if
-    there is none, the command ends with a one-line error.
-    """
-    if not api_url.startswith(("http://", "https://")):
-        fail(f"invalid --api-url {api_url!r}: it must start with http:// or https://")
+    api_url: str
+    token: str
+    url_source: str
+    """``option`` (``--api-url`` or CAPSTAN_API_URL), ``config`` (``capstan auth``) or ``default``."""
+    token_source: str
+    """``option`` (``--token`` or CAPSTAN_API_TOKEN), ``config`` or ``data-dir``."""
+
+
+def _same_url(first: str, second: str) -> bool:
+    return first.rstrip("/") == second.rstrip("/")
+
+
+def _data_dir_token() -> str:
+    """The admin token ``capstan up`` keeps in ``<CAPSTAN_DATA_DIR>/api-token``; else a one-line error."""
+    settings = load_settings()
+    if settings.api_token is not None and not settings.api_token.get_secret_value():
+        settings = settings.model_copy(update={"api_token": None})  # CAPSTAN_API_TOKEN="" is unset
+    try:
+        token = resolve_api_token(settings, create=False)
+    except (OSError, UnicodeDecodeError) as exc:
+        if isinstance(exc, FileNotFoundError):
+            fail(f"{exc} (or pass --token, or run `capstan auth`)")
+        fail(f"no API token: {exc}")
     if not token:
-        settings = load_settings()
-        if settings.api_token is not None and not settings.api_token.get_secret_value():
-            settings = settings.model_copy(update={"api_token": None})  # CAPSTAN_API_TOKEN="" is unset
+        fail(f"no API token: {settings.token_file} is empty (set CAPSTAN_API_TOKEN or pass --token)")
+    return token
+
+
+def resolve_connection(api_url: str | None, token: str | None) -> Connection:
+    """The URL and token a command uses: option/env, else ``capstan auth``'s config, else defaults.
+
+    The stored token goes only with the stored URL: with another ``--api-url`` it is not sent
+    (a token of one control plane is no use to, and should not leak to, another).
+    """
+    stored = None
+    if not api_url or not token:
         try:
-            token = resolve_api_token(settings, create=False)
-        except (OSError, UnicodeDecodeError) as exc:
-            fail(f"{exc} (or pass --token)" if isinstance(exc, FileNotFoundError) else f"no API token: {exc}")
-        if not token:
-            fail(f"no API token: {settings.token_file} is empty (set CAPSTAN_API_TOKEN or pass --token)")
-    return CapstanAPI(api_url, token, timeout=timeout)
+            stored = load_auth()
+        except ConfigError as exc:
+            fail(str(exc))
+    if api_url:
+        url, url_source = api_url, "option"
+    elif stored is not None:
+        url, url_source = stored.api_url, "config"
+    else:
+        url, url_source = DEFAULT_API_URL, "default"
+    if not url.startswith(("http://", "https://")):
+        where = f" (stored in {config_path()})" if url_source == "config" else ""
+        fail(f"invalid --api-url {url!r}{where}: it must start with http:// or https://")
+    if token:
+        return Connection(url, token, url_source, "option")
+    if stored is not None and _same_url(stored.api_url, url):
+        return Connection(url, stored.token, url_source, "config")
+    return Connection(url, _data_dir_token(), url_source, "data-dir")
+
+
+def connect(api_url: str | None, token: str | None, *, timeout: float = DEFAULT_TIMEOUT) -> CapstanAPI:
+    """The client a command uses, from its ``--api-url`` and ``--token`` options (None: not given).
+
+    See :func:`resolve_connection` for where a missing URL or token comes from; if no token is
+    found anywhere, the command ends with a one-line error.
+    """
+    connection = resolve_connection(api_url, token)
+    return CapstanAPI(connection.api_url, connection.token, timeout=timeout)

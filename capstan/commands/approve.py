@@ -22,7 +22,6 @@ from rich.console import Console
 from rich.table import Table
 
 from capstan.commands.api_client import (
-    DEFAULT_API_URL,
     APIError,
     ApiUrlOption,
     CapstanAPI,
@@ -30,6 +29,7 @@ from capstan.commands.api_client import (
     connect,
 )
 from capstan.commands.common import err_console, fail
+from keptn.approval import human_decision_event
 
 APPROVAL_TRIGGERED = "sh.keptn.event.approval.triggered"
 APPROVAL_FINISHED = "sh.keptn.event.approval.finished"
@@ -156,29 +156,14 @@ def approvals_table(approvals: list[OpenApproval]) -> Table:
 def approval_finished_event(
     approval: OpenApproval, *, approved: bool, user: str, message: str
 ) -> dict[str, Any]:
-    """The ``approval.finished`` event that decides an approval, as Keptn's CLI sent it."""
-    data: dict[str, Any] = {
-        "project": approval.project,
-        "stage": approval.stage,
-        "service": approval.service,
-    }
-    if approval.labels:
-        data["labels"] = approval.labels
-    data.update(
-        status="succeeded",
-        result="pass" if approved else "fail",
-        message=message,
-        approval={"user": user, "approved": approved, "message": message},
-    )
-    return {
-        "type": APPROVAL_FINISHED,
-        "specversion": "1.0",
-        "source": SOURCE,
-        "contenttype": "application/json",
-        "triggeredid": approval.id,
+    """The ``approval.finished`` that decides an approval, as Keptn's CLI sent it."""
+    scope = {"project": approval.project, "stage": approval.stage, "service": approval.service}
+    triggered = {
+        "id": approval.id,
         "shkeptncontext": approval.keptnContext,
-        "data": data,
+        "data": {**scope, "labels": approval.labels},
     }
+    return human_decision_event(triggered, approved=approved, user=user, message=message, source=SOURCE)
 
 
 def default_user() -> str:
@@ -269,7 +254,7 @@ def approve(
     ] = False,
     list_only: Annotated[bool, typer.Option("--list", help="Only list the open approvals.")] = False,
     output: Annotated[OutputFormat, typer.Option("--output", "-o", help="text or json.")] = OutputFormat.TEXT,
-    api_url: ApiUrlOption = DEFAULT_API_URL,
+    api_url: ApiUrlOption = None,
     token: TokenOption = None,
 ) -> None:
     """Approve or decline an open approval task (Keptn's `send event approval.finished`).

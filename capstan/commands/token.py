@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from capstan.commands.api_client import DEFAULT_API_URL, APIError, ApiUrlOption, TokenOption, connect
+from capstan.commands.api_client import APIError, ApiUrlOption, TokenOption, connect
 from capstan.commands.common import err_console, fail
 from capstan.scopes import ALL_SCOPES, parse_scope
 
@@ -95,7 +95,7 @@ def create(
         str | None, typer.Option("--project", "-p", help="Restrict the token to this one project.")
     ] = None,
     output: OutputOption = OutputFormat.TEXT,
-    api_url: ApiUrlOption = DEFAULT_API_URL,
+    api_url: ApiUrlOption = None,
     token: TokenOption = None,
 ) -> None:
     """Create a token and print it (shown this once; store it now)."""
@@ -124,7 +124,7 @@ def create(
 @app.command("list")
 def list_tokens(
     output: OutputOption = OutputFormat.TEXT,
-    api_url: ApiUrlOption = DEFAULT_API_URL,
+    api_url: ApiUrlOption = None,
     token: TokenOption = None,
 ) -> None:
     """List the tokens (revoked ones too); never the tokens themselves."""
@@ -150,7 +150,7 @@ def list_tokens(
 @app.command()
 def revoke(
     token_id: Annotated[str, typer.Argument(metavar="ID", help="The token's id (see `capstan token list`).")],
-    api_url: ApiUrlOption = DEFAULT_API_URL,
+    api_url: ApiUrlOption = None,
     token: TokenOption = None,
 ) -> None:
     """Revoke a token at once: its next request is answered 401."""

@@ -18,6 +18,7 @@ from keptn.approval import (
     approval_policy,
     automatic_decision,
     decisive_result,
+    human_decision_event,
     started_message,
 )
 from keptn.errors import InvalidInputError
@@ -369,3 +370,32 @@ def test_finished_data_of_a_decline_is_succeeded_with_result_fail():
     data = approval_finished_data(SCOPE, result="fail", message="declined by bob", votes=votes)
     assert (data["status"], data["result"]) == ("succeeded", "fail")
     assert data["approval"]["approvers"] == [{"user": "bob", "approved": False, "message": "no"}]
+
+
+def test_a_human_decision_keeps_scope_and_labels_and_names_who_decided():
+    triggered = {
+        "id": "t-1",
+        "shkeptncontext": "ctx-1",
+        "data": {"project": "p", "stage": "prod", "service": "carts", "labels": {"build": 42}, "x": 1},
+    }
+    declined = human_decision_event(triggered, approved=False, user="ann", message="slow", source="me")
+    assert declined == {
+        "type": "sh.keptn.event.approval.finished",
+        "specversion": "1.0",
+        "source": "me",
+        "contenttype": "application/json",
+        "triggeredid": "t-1",
+        "shkeptncontext": "ctx-1",
+        "data": {
+            "project": "p",
+            "stage": "prod",
+            "service": "carts",
+            "labels": {"build": "42"},
+            "status": "succeeded",
+            "result": "fail",
+            "message": "slow",
+            "approval": {"user": "ann", "approved": False, "message": "slow"},
+        },
+    }
+    approved = human_decision_event({"id": "t"}, approved=True, user="u", message="", source="s")
+    assert approved["data"]["result"] == "pass" and "labels" not in approved["data"]

@@ -11,7 +11,7 @@ import base64
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Generator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -19,6 +19,8 @@ from typing import Any, Literal
 
 import asyncpg
 import httpx
+import uvicorn
+from fastapi import FastAPI
 from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.worker import Worker
@@ -26,6 +28,7 @@ from temporalio.worker import Worker
 from activities.registry import build_activities
 from api.main import create_app
 from capstan.settings import Settings
+from tests.fixtures.ports import free_port
 from workflows.context_models import CONTROL_SIGNAL, ControlRequest
 from workflows.registry import ALL_WORKFLOWS
 
@@ -45,6 +48,9 @@ class Stack:
     """A project name of this stack's own: lock and context workflow ids are per project, and the
     session's dev server outlives each test's worker."""
     seen: set[str] = field(default_factory=set)
+    base_url: str | None = None
+    """``http://127.0.0.1:<port>`` when the stack serves its gateway on a real port (``serve=True``),
+    for clients in other processes: the ``capstan`` command, a browser."""
 
     async def create_project(self, name: str, shipyard: str, *services: str) -> None:
         """Create a project and its services through the API."""
@@ -168,13 +174,15 @@ async def running_stack(
     finished_timeout: timedelta | None = None,
     completion: Literal["keptn", "per-source"] = "keptn",
     builtin: bool = False,
+    serve: bool = False,
     **more_settings: Any,
 ) -> AsyncIterator[Stack]:
     """Run a gateway and a worker on a task queue of their own until the block ends.
 
     The built-in services (lighthouse, approval, remediation) are off unless ``builtin`` asks for
     them: the sequence tests answer ``evaluation`` and ``approval`` tasks themselves, as external
-    integrations would. ``more_settings`` are further ``Settings`` fields.
+    integrations would. With ``serve``, the gateway also listens on a free loopback port
+    (``Stack.base_url``). ``more_settings`` are further ``Settings`` fields.
     """
     queue = f"stack-{uuid.uuid4()}"
     settings = Settings(
@@ -204,11 +212,40 @@ async def running_stack(
                 workflows=ALL_WORKFLOWS,
                 activities=build_activities(pool, http, client=client, task_queue=queue, settings=settings),
             )
-            async with worker:
+            async with worker, _serving(app, serve) as base_url:
                 try:
-                    yield Stack(api=api, client=client, task_queue=queue, pool=pool)
+                    yield Stack(api=api, client=client, task_queue=queue, pool=pool, base_url=base_url)
                 finally:
                     await terminate_open_workflows(client, queue)
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield  # the test runner owns the signals
+
+
+@asynccontextmanager
+async def _serving(app: FastAPI, serve: bool) -> AsyncIterator[str | None]:
+    """Serve ``app`` (lifespan already running) on a free loopback port while the block runs."""
+    if not serve:
+        yield None
+        return
+    port = free_port()
+    server = _Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_config=None, access_log=False)
+    )
+    serving = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            assert not serving.done(), "the gateway stopped while starting"
+            await asyncio.sleep(0.01)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        # Open server-sent-event streams (the Bridge) would hold a graceful shutdown forever.
+        server.force_exit = True
+        await asyncio.wait_for(serving, 10)
 
 
 async def terminate_open_workflows(client: Client, task_queue: str) -> None:

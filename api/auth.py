@@ -27,7 +27,7 @@ import structlog
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import APIKeyHeader
 
-from api.deps import ServicesDep
+from api.deps import Services, ServicesDep
 from capstan.scopes import Scope
 from keptn.errors import ForbiddenError, UnauthorizedError
 from store import tokens as token_store
@@ -131,7 +131,12 @@ def _invalid() -> UnauthorizedError:
     return UnauthorizedError("invalid API token in x-token header", field="x-token")
 
 
-async def _principal(services: ServicesDep, token: str) -> Principal:
+async def principal_for_token(services: Services, token: str) -> Principal:
+    """The caller a token stands for (the admin token, or a stored, unrevoked API token).
+
+    Raises:
+        UnauthorizedError: an unknown, wrong or revoked token.
+    """
     # Constant-time comparison so the token cannot be guessed byte by byte from response times.
     if hmac.compare_digest(token.encode(), services.api_token.encode()):
         return ADMIN_PRINCIPAL
@@ -169,7 +174,7 @@ async def authenticate(
         # Not counted: a client without a token is misconfigured, not guessing.
         raise UnauthorizedError("missing x-token header", field="x-token")
     try:
-        return await _principal(services, token)
+        return await principal_for_token(services, token)
     except UnauthorizedError as exc:
         limiter.record_failure(address)
         log.info("authentication failed", address=address, path=request.url.path, reason=exc.message)

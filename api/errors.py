@@ -14,9 +14,11 @@ import asyncpg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.bridge.errors import error_page, is_bridge_request, login_required
+from api.bridge.session import LoginRequired
 from keptn.errors import (
     ConflictError,
     ForbiddenError,
@@ -91,21 +93,27 @@ def describe_validation_errors(errors: Sequence[Any]) -> str:
     return "; ".join(parts) or "invalid request"
 
 
-async def _keptn_error(_: Request, exc: Exception) -> JSONResponse:
+async def _keptn_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, KeptnError)
     status = status_for(exc)
+    if is_bridge_request(request):
+        return error_page(request, status, exc.message)
     headers = {"WWW-Authenticate": "x-token"} if status == 401 else None
     return error_response(status, exc.message, headers)
 
 
-async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
+    if is_bridge_request(request):
+        return error_page(request, 400, describe_validation_errors(exc.errors()))
     return error_response(400, describe_validation_errors(exc.errors()))
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+    if is_bridge_request(request):
+        return error_page(request, exc.status_code, message, dict(exc.headers or {}))
     return error_response(exc.status_code, message, dict(exc.headers or {}))
 
 
@@ -117,24 +125,31 @@ UNSTORABLE_TEXT_ERRORS: tuple[type[Exception], ...] = (
 )
 
 
-async def _unstorable_text(_: Request, __: Exception) -> JSONResponse:
-    return error_response(
-        400, "a parameter or field contains a NUL byte or a character that cannot be stored"
-    )
+async def _unstorable_text(request: Request, _: Exception) -> Response:
+    message = "a parameter or field contains a NUL byte or a character that cannot be stored"
+    if is_bridge_request(request):
+        return error_page(request, 400, message)
+    return error_response(400, message)
 
 
-async def _database_down(request: Request, exc: Exception) -> JSONResponse:
+async def _database_down(request: Request, exc: Exception) -> Response:
     log.warning("database unavailable", path=request.url.path, error=repr(exc))
-    return error_response(503, "the event store (PostgreSQL) is unavailable; retry later")
+    message = "the event store (PostgreSQL) is unavailable; retry later"
+    if is_bridge_request(request):
+        return error_page(request, 503, message)
+    return error_response(503, message)
 
 
-async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error", path=request.url.path, error=repr(exc))
+    if is_bridge_request(request):
+        return error_page(request, 500, "internal error")
     return error_response(500, "internal error")
 
 
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers that give every error Keptn's body."""
+    app.add_exception_handler(LoginRequired, login_required)
     app.add_exception_handler(KeptnError, _keptn_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

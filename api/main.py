@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from api.bridge import install_bridge
 from api.deps import Services
 from api.errors import install_error_handlers
 from api.ratelimit import AuthFailureLimiter
@@ -69,4 +70,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.include_router(build_router())
+    install_bridge(app)
     return app

@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     temporal_ui_port: int = Field(default=8233, ge=1, le=65535)
     """Port of the Temporal Web UI of that dev server. Default 8233."""
 
+    temporal_ui_url: str | None = None
+    """Base URL of the Temporal Web UI the Bridge links each sequence to. Default
+    ``http://127.0.0.1:<temporal_ui_port>`` (the dev server's UI)."""
+
     temporal_task_queue: str = "capstan"
     """Task queue the worker polls and workflows are started on. Default ``capstan``."""
 
@@ -217,6 +221,11 @@ class Settings(BaseSettings):
     def temporal_target(self) -> str:
         """The Temporal frontend to connect to: the configured address, else the dev server's."""
         return self.temporal_address or f"127.0.0.1:{self.temporal_port}"
+
+    @property
+    def temporal_ui_base(self) -> str:
+        """The Temporal Web UI's base URL, without a trailing slash."""
+        return (self.temporal_ui_url or f"http://127.0.0.1:{self.temporal_ui_port}").rstrip("/")
 
     @property
     def builtin_sli_provider_names(self) -> frozenset[str]:

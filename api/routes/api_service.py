@@ -7,13 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.auth import Principal, any_valid_token, authorize_event, scoped
+from api.auth import Principal, any_valid_token, scoped
 from api.cloudevents_http import read_incoming_event
 from api.deps import ServicesDep
-from api.ingest import ingest_event
-from api.problems import end_remediations
-from api.routing import route_event
 from api.schemas.common import ErrorBody
+from api.submit import submit_event
 from capstan.scopes import Scope
 from keptn.events import IncomingEvent
 
@@ -86,13 +84,7 @@ async def post_event(
     ``sh.keptn.event.approval.finished`` needs the scope ``approvals:write``, every other event
     ``events:write``; a token restricted to a project may send only events of that project.
     """
-    incoming = await read_incoming_event(request)
-    authorize_event(principal, incoming.type, incoming.data)
-    event = await ingest_event(services.pool, incoming)
-    # A retry of a stored event answers that event: it must be one the token may touch too.
-    authorize_event(principal, event.type, event.data)
-    await route_event(services.temporal, services.settings, event, event.to_wire())
-    await end_remediations(services.pool, services.temporal, event)
+    event = await submit_event(services, principal, await read_incoming_event(request))
     return EventContext(keptnContext=event.shkeptncontext)
 
 

@@ -300,9 +300,10 @@ class Supervisor:
         s = self.settings
         kind = "cold start" if cold else "warm start"
         token = "CAPSTAN_API_TOKEN" if s.api_token is not None else str(s.token_file)
-        rows = [("API", self.api_url), ("API token", token)]
-        if s.temporal_address is None:
-            rows.append(("Temporal UI", f"http://127.0.0.1:{s.temporal_ui_port}"))
+        bridge = self.api_url.removesuffix("api")
+        rows = [("Bridge", bridge), ("API", self.api_url), ("API token", token)]
+        if s.temporal_address is None or s.temporal_ui_url is not None:
+            rows.append(("Temporal UI", s.temporal_ui_base))
         rows.append(("Temporal", f"{s.temporal_target} (namespace {s.temporal_namespace})"))
         database = str(s.data_dir / "postgres") if s.database_url is None else "CAPSTAN_DATABASE_URL"
         rows += [("PostgreSQL", database), ("Data dir", str(s.data_dir)), ("Logs", str(self.logs_dir))]

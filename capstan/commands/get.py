@@ -76,13 +76,24 @@ def get_event(
             text(event.get("time")),
             text(_data(event).get("stage")),
             text(_data(event).get("service")),
-            text(_data(event).get("result")),
+            event_result(event),
             text(event.get("id")),
             text(event.get("shkeptncontext")),
         ]
         for event in events
     ]
     print_table(full, ("time", "stage", "service", "result", "id", "keptn context"), rows)
+
+
+def event_result(event: dict[str, Any]) -> str:
+    """The result, with the score for an evaluation (``pass (score 92.5)``): what people look for."""
+    data = _data(event)
+    result = text(data.get("result"))
+    evaluation = data.get("evaluation")
+    score = evaluation.get("score") if isinstance(evaluation, dict) else None
+    if isinstance(score, int | float) and not isinstance(score, bool):
+        return f"{result} (score {score:g})"
+    return result
 
 
 def _project_row(project: dict[str, Any]) -> list[str]:

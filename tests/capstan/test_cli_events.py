@@ -17,6 +17,7 @@ import pytest
 import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
+from capstan.commands.get import event_result
 from store.monitoring import get_sli_provider
 from tests.capstan.cli_runner import Run, one_error_line, run_capstan
 from tests.fixtures.ports import free_port
@@ -177,3 +178,10 @@ async def test_configure_monitoring_sets_the_projects_sli_provider(cli: Cli):
     assert "nope" in one_error_line(
         await cli.run("configure", "monitoring", "prometheus", "--project", "nope")
     )
+
+
+def test_an_evaluation_shows_its_score_next_to_its_result():
+    evaluation = {"data": {"result": "warning", "evaluation": {"score": 87.5, "result": "warning"}}}
+    assert event_result(evaluation) == "warning (score 87.5)"
+    assert event_result({"data": {"result": "pass"}}) == "pass"
+    assert event_result({"data": {"evaluation": {"score": True}}}) == "-"

@@ -78,6 +78,10 @@ class Approval(BuiltinTask):
         self.decided = False
         """A final decision was taken: by the service, or by a human's own ``.finished``."""
         self._waiting = waiting
+        # Listed before the approval.triggered is stored (the service is built before the event
+        # is emitted): an operator who sees the event may decide at once, and the ``approve``
+        # update must find it even before this service's first step has run.
+        waiting[self.triggered_id] = self
 
     @property
     def required(self) -> int:
@@ -121,8 +125,6 @@ class Approval(BuiltinTask):
 
     async def run(self) -> None:
         """Answer the approval task: ``.started``, then an automatic or a human decision."""
-        # Listed at once: the approval.triggered is visible to operators before .started is sent.
-        self._waiting[self.triggered_id] = self
         try:
             await self._run()
         finally:

@@ -48,6 +48,8 @@ SEEN_IDS_KEPT = 2000
 """Event ids remembered for de-duplication (signals are at-least-once)."""
 SEEN_IDS_CARRIED = 500
 """Of those, how many survive a continue-as-new."""
+COMPLETE_TASK_PATCH = "answers-after-completion"
+"""Marks contexts that ignore answers to a task completed earlier in the same workflow activation."""
 
 
 def _event_stage(event: dict[str, Any]) -> str:
@@ -111,7 +113,13 @@ class ContextWorkflow:
             workflow.logger.info("answer %s for a task that is not open ignored", event.get("id"))
         else:
             tracker, on_answer, intercept = entry
-            if (intercept is None or not intercept(event)) and tracker.record(event):
+            if tracker.complete and workflow.patched(COMPLETE_TASK_PATCH):
+                # The task was completed by an answer of this same activation and is unregistered
+                # only once its sequence looks again. Keptn completed a task on the answer that
+                # made the counts match and ignored the rest; counting this one too would make a
+                # second .finished (#finished 2 != #started 1) wedge the task for good.
+                workflow.logger.info("answer %s for a completed task ignored", event.get("id"))
+            elif (intercept is None or not intercept(event)) and tracker.record(event):
                 on_answer()
         self.background(calls.push(event))
 

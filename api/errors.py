@@ -44,17 +44,25 @@ STATUS_BY_ERROR: tuple[tuple[type[KeptnError], int], ...] = (
 # asyncpg raises these (or plain OSError) when PostgreSQL is unreachable or restarting.
 DATABASE_DOWN_ERRORS: tuple[type[Exception], ...] = (
     OSError,
-    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.PostgresConnectionError,  # class 08: ConnectionDoesNotExist, ConnectionFailure, …
     asyncpg.exceptions.CannotConnectNowError,
     asyncpg.exceptions.InterfaceError,
     asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
     asyncpg.exceptions.TooManyConnectionsError,
+    # A pool connection cut while PostgreSQL shuts down can fail its reset on release with "cannot
+    # switch to state …; another operation is in progress" (found by tests/chaos/test_faults.py).
+    asyncpg.exceptions.InternalClientError,
 )
 
 
 def error_body(code: int, message: str) -> dict[str, Any]:
-    """Keptn's error body."""
-    return {"code": code, "message": message}
+    """Keptn's error body.
+
+    A message that quotes client input may hold a lone surrogate (from a JSON or YAML unicode
+    escape), which UTF-8 cannot encode: it is written as that escape instead of failing the answer.
+    """
+    return {"code": code, "message": message.encode("utf-8", "backslashreplace").decode("utf-8")}
 
 
 def error_response(code: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:

@@ -13,7 +13,7 @@ from api.errors import install_error_handlers
 from api.ratelimit import AuthFailureLimiter
 from api.routes import build_router
 from capstan.settings import Settings, resolve_api_token
-from capstan.temporal import connect_temporal
+from capstan.temporal import FAIL_FAST_RETRY, connect_temporal
 from keptn.errors import UnavailableError
 from store.builtin_integrations import ensure_webhook_service
 from store.db import create_pool, migrate
@@ -46,8 +46,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await migrate(pool)
             await ensure_webhook_service(pool)
             # lazy: the gateway starts (and answers 503 on health) even while Temporal is still
-            # coming up or restarting; the first real call connects.
-            temporal = await connect_temporal(settings, lazy=True)
+            # coming up or restarting; the first real call connects. Calls fail fast while
+            # Temporal is down, so that the client gets its 503 at once and retries.
+            temporal = await connect_temporal(settings, lazy=True, retry_config=FAIL_FAST_RETRY)
             app.state.services = Services(
                 settings=settings,
                 pool=pool,

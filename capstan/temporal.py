@@ -19,7 +19,7 @@ from temporalio.runtime import (
     TelemetryConfig,
     TelemetryFilter,
 )
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RetryConfig, RPCError, RPCStatusCode
 
 from capstan.settings import Settings
 
@@ -33,6 +33,15 @@ SEARCH_ATTRIBUTES: tuple[str, ...] = (
 )
 """The Keyword search attributes Capstan's workflows set; they must be registered on the namespace
 before a workflow upserts them (an unregistered one makes the workflow task retry forever)."""
+
+FAIL_FAST_RETRY = RetryConfig(
+    initial_interval_millis=100, max_interval_millis=1000, max_elapsed_time_millis=3000, max_retries=6
+)
+"""Retries of the gateway's Temporal calls: a blip is ridden out, an outage is a 503 within ~3 s.
+
+The SDK's default retries an unreachable server for up to 10 s, so while Temporal was down
+every event POST hung until it came back (or the client's own timeout fired) instead of being
+answered 503 at once; the client retries anyway, with the same event id."""
 
 _log = logging.getLogger(__name__)
 
@@ -48,13 +57,16 @@ def _runtime() -> Runtime:
     return Runtime(telemetry=TelemetryConfig(logging=logging_config))
 
 
-async def connect_temporal(settings: Settings, *, lazy: bool = False) -> Client:
+async def connect_temporal(
+    settings: Settings, *, lazy: bool = False, retry_config: RetryConfig | None = None
+) -> Client:
     """Connect a Temporal client with Capstan's data converter and namespace.
 
     Args:
         settings: where to connect (``settings.temporal_target``) and which namespace to use.
         lazy: connect on the first call instead of now, so a process can start while Temporal is
             still coming up.
+        retry_config: how calls retry an unreachable server; None is the SDK's default (10 s).
 
     Returns:
         A client using the pydantic data converter (models with datetimes round-trip).
@@ -67,6 +79,7 @@ async def connect_temporal(settings: Settings, *, lazy: bool = False) -> Client:
         namespace=settings.temporal_namespace,
         data_converter=pydantic_data_converter,
         lazy=lazy,
+        retry_config=retry_config,
         runtime=_runtime(),
     )
 

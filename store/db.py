@@ -17,6 +17,17 @@ import asyncpg
 MIGRATIONS_PACKAGE = "store"
 MIGRATIONS_DIR = "migrations"
 
+SERVER_SETTINGS = {"plan_cache_mode": "force_custom_plan"}
+"""Session settings of every pooled connection.
+
+asyncpg runs each query as a cached prepared statement, and after five runs PostgreSQL may switch
+it to a generic plan, made without the argument values. For the datastore's ``data.*`` filters
+that plan is a trap: it guesses that any jsonb containment matches 1 % of the rows, so
+``data.result:pass`` (most evaluations) went through the GIN index, 160-430 ms per call at a
+million events where the plan made for the values takes under 1 ms (``bench/event_store.py``,
+bench/README.md). Planning each call costs a fraction of a millisecond.
+"""
+
 _MIGRATION_LOCK_KEY = 0x43617073_74616E  # "Capstan", any constant shared by every process
 
 
@@ -49,7 +60,7 @@ async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> asy
         asyncpg.PostgresError: the server refused the connection (e.g. unknown database).
     """
     pool: asyncpg.Pool = await asyncpg.create_pool(
-        url, min_size=min_size, max_size=max_size, init=_init_connection
+        url, min_size=min_size, max_size=max_size, init=_init_connection, server_settings=SERVER_SETTINGS
     )
     return pool
 

@@ -15,6 +15,7 @@ guesses from ``ce-`` headers instead, which misreads structured requests that re
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 from urllib.parse import unquote
 
@@ -42,11 +43,40 @@ def _is_json(media_type: str) -> bool:
     return media_type in ("", "application/json", "text/json") or media_type.endswith("+json")
 
 
+# "\ud800" decodes to a lone surrogate, which no UTF-8 text (nor PostgreSQL) can hold. Only such
+# an escape can produce one (the body is decoded strictly), so only then is the value checked.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _encodable(value: Any) -> bool:
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _no_constant(name: str) -> Any:
+    # Python's json reads NaN and Infinity, which are not JSON: PostgreSQL's jsonb refuses them.
+    raise ValueError(f"{name} is not a JSON value")
+
+
 def _json_object(body: bytes, what: str) -> dict[str, Any]:
     try:
-        value = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        # The encoding as json.loads(bytes) detects it (UTF-8, with or without BOM, or UTF-16/32).
+        text = body.decode(json.detect_encoding(body))
+        value = json.loads(text, parse_constant=_no_constant)
+    except ValueError as exc:
+        # JSONDecodeError, UnicodeDecodeError, NaN/Infinity, and integers of more than 4300 digits
         raise InvalidEventError(f"{what} is not valid JSON: {exc}", field=what) from None
+    except RecursionError:
+        raise InvalidEventError(f"{what} is nested too deeply", field=what) from None
+    if "\\u0000" in text and isinstance(value, dict):
+        _refuse_nul(value)
+    if _SURROGATE_ESCAPE.search(text) is not None and not _encodable(value):
+        raise InvalidEventError(
+            f"{what} is not valid JSON: a \\u escape is half of a UTF-16 surrogate pair", field=what
+        )
     if not isinstance(value, dict):
         raise InvalidEventError(f"{what} must be a JSON object", field=what)
     return value
@@ -81,6 +111,31 @@ def _binary_attributes(request: Request) -> dict[str, Any]:
     return attributes
 
 
+def _nul_path(value: Any, path: str) -> str | None:
+    """The path of the first key or string holding a NUL character, if any."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            found = where if "\x00" in key else _nul_path(item, where)
+            if found is not None:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _nul_path(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None
+
+
+def _refuse_nul(document: dict[str, Any]) -> None:
+    # PostgreSQL text and jsonb cannot hold NUL: say where it is, not just that the store refused.
+    where = _nul_path(document, "")
+    if where is not None:
+        raise InvalidEventError(f"{where!r}: contains a NUL character, which cannot be stored", field=where)
+
+
 def _to_incoming(document: dict[str, Any]) -> IncomingEvent:
     # JSON null means "absent" in the CloudEvents JSON format; Go clients send nulls freely.
     return parse_incoming_event({key: value for key, value in document.items() if value is not None})
@@ -106,6 +161,7 @@ async def read_incoming_event(request: Request) -> IncomingEvent:
     if "ce-specversion" in request.headers:
         attributes = _binary_attributes(request)
         _require_envelope(attributes, REQUIRED_STRUCTURED, prefix=CE_HEADER_PREFIX)
+        _refuse_nul({f"{CE_HEADER_PREFIX}{name}": value for name, value in attributes.items()})
         if not _is_json(media_type):
             raise HTTPException(415, f"Content-Type '{media_type}': Keptn event data must be JSON")
         attributes["data"] = _json_object(body, "data")

@@ -140,6 +140,14 @@ async def _unstorable_text(request: Request, _: Exception) -> Response:
     return error_response(400, message)
 
 
+async def _data_error(request: Request, exc: Exception) -> Response:
+    # asyncpg could not encode an argument: from client text, a lone surrogate (a JSON "\\ud800"
+    # escape), which UTF-8 cannot hold. Any other encoding failure is a bug.
+    if isinstance(exc.__cause__, UnicodeEncodeError):
+        return await _unstorable_text(request, exc)
+    return await _unexpected(request, exc)
+
+
 async def _database_down(request: Request, exc: Exception) -> Response:
     log.warning("database unavailable", path=request.url.path, error=repr(exc))
     message = "the event store (PostgreSQL) is unavailable; retry later"
@@ -165,4 +173,5 @@ def install_error_handlers(app: FastAPI) -> None:
         app.add_exception_handler(cls, _database_down)
     for cls in UNSTORABLE_TEXT_ERRORS:
         app.add_exception_handler(cls, _unstorable_text)
+    app.add_exception_handler(asyncpg.exceptions.DataError, _data_error)  # subclasses above keep theirs
     app.add_exception_handler(Exception, _unexpected)

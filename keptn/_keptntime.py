@@ -76,6 +76,8 @@ def parse_keptn_time(text: str, *, field: str = "time") -> datetime.datetime:
             int(year), int(month), int(day), int(hour), int(minute), int(second), micros,
             tzinfo=datetime.timezone(offset),
         )  # fmt: skip
-    except ValueError as exc:
+        # In UTC, 0001-01-01T00:00:00+01:00 lies before year 1 (and 9999-12-31T23:59:59-01:00
+        # after 9999): OverflowError, a moment Python cannot hold.
+        return moment.astimezone(datetime.UTC)
+    except (ValueError, OverflowError) as exc:
         raise InvalidInputError(f"{field}: {text!r} is not a valid moment ({exc})", field=field) from None
-    return moment.astimezone(datetime.UTC)

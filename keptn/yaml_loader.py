@@ -262,4 +262,27 @@ def load_yaml(text: str, *, what: str = "document", field: str = "content") -> A
         )
     document = documents[0] if documents else None
     _check_size(document, what=what, field=field)
+    if ("\\u" in text or "\\U" in text) and _has_surrogate(document):
+        # The pure loader reads "\ud83d\ude00" as two lone surrogates (libyaml refuses them): no
+        # UTF-8 text, no JSON response and no database can hold one.
+        raise InvalidInputError(
+            f"{field}: {what} is not valid YAML: a \\u escape is half of a UTF-16 surrogate pair,"
+            " not a character (write the character itself)",
+            field=field,
+        )
     return document
+
+
+def _has_surrogate(document: object) -> bool:
+    """Whether any string (key or value) in a loaded document holds a lone surrogate."""
+    stack: list[object] = [document]
+    seen: set[int] = set()  # aliases repeat containers; _check_size has bounded the total already
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            if not value.isascii() and any("\ud800" <= char <= "\udfff" for char in value):
+                return True
+        elif isinstance(value, dict | list) and id(value) not in seen:
+            seen.add(id(value))
+            stack.extend([*value.keys(), *value.values()] if isinstance(value, dict) else value)
+    return False

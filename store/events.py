@@ -36,12 +36,14 @@ def parse_event_time(value: str, *, field: str = "time") -> datetime:
     """
     try:
         parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
+        # In UTC (as PostgreSQL takes it), 0001-01-01T00:00:00+01:00 lies before year 1:
+        # OverflowError here rather than in the database driver.
+        return parsed.astimezone(UTC) if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):
         raise InvalidInputError(
             f"{field} must be an RFC 3339 timestamp such as 2006-01-02T15:04:05.000Z, got {value!r}",
             field=field,
         ) from None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 def _text(value: Any) -> str | None:

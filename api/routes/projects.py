@@ -15,6 +15,7 @@ lists only P and gets 403 for any other project (creating one included).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import uuid
@@ -207,7 +208,9 @@ async def create_project(pool: PoolDep, principal: Writer, body: CreateProjectRe
     principal.check_project(body.name, field="name")
     validate_project_name(body.name, field="name")
     _reject_git_credentials(body.gitCredentials)
-    shipyard = decode_shipyard(body.shipyard)
+    # In a thread: PyYAML's pure loader (deeply nested flow YAML) can take seconds, which must
+    # not hold every other request of the gateway's event loop.
+    shipyard = await asyncio.to_thread(decode_shipyard, body.shipyard)
     context = str(uuid.uuid4())
     await _emit(pool, "project.create", "started", context, {"project": body.name})
     try:
@@ -238,7 +241,8 @@ async def update_project(pool: PoolDep, principal: Writer, body: UpdateProjectRe
     validate_project_name(body.name, field="name")
     _reject_git_credentials(body.gitCredentials)
     if body.shipyard:
-        await project_store.update_shipyard(pool, body.name, decode_shipyard(body.shipyard))
+        shipyard = await asyncio.to_thread(decode_shipyard, body.shipyard)  # see create_project
+        await project_store.update_shipyard(pool, body.name, shipyard)
     else:
         await _existing(pool, body.name)
     return EmptyBody()

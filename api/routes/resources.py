@@ -15,6 +15,7 @@ gets 403 for the resources of any other.
 
 # No ``from __future__ import annotations``: the routes of each level are built in a function and
 # their parameters refer to its local ``scope_of``, which FastAPI could not resolve from a string.
+import asyncio
 import base64
 import binascii
 from collections.abc import Callable, Sequence
@@ -94,9 +95,9 @@ def _shipyard_for(scope: ResourceScope, writes: Sequence[tuple[str, bytes]]) -> 
 async def _write(
     pool: PoolDep, scope: ResourceScope, writes: Sequence[tuple[str, bytes]], message: str
 ) -> WriteResponse:
-    commit = await resource_store.write_resources(
-        pool, scope, writes, message=message, shipyard=_shipyard_for(scope, writes)
-    )
+    # In a thread: parsing a shipyard can take seconds (see api.routes.projects.create_project).
+    shipyard = await asyncio.to_thread(_shipyard_for, scope, writes)
+    commit = await resource_store.write_resources(pool, scope, writes, message=message, shipyard=shipyard)
     return WriteResponse(commitID=commit, metadata=Version(version=commit))
 
 

@@ -1,0 +1,1 @@
+"""Hypothesis fuzzing of every input path: CloudEvents, the YAML file parsers, query parameters."""

@@ -40,6 +40,7 @@ __all__ = [
     "PushTarget",
     "PushTargets",
     "PushTargetsInput",
+    "find_push_targets",
     "with_subscription_id",
 ]
 
@@ -148,6 +149,34 @@ def with_subscription_id(event: dict[str, Any], subscription_id: str) -> dict[st
     return delivered
 
 
+async def find_push_targets(pool: asyncpg.Pool, event: dict[str, Any]) -> list[PushTarget]:
+    """The subscriptions an event goes to: live push subscriptions, then the webhook service's.
+
+    ``push_targets`` answers with this, and ``emit_event`` returns it for a task ``.triggered``
+    so that the workflow can push without a separate lookup.
+    """
+    found = await push_subscriptions(pool, event)
+    targets = [
+        PushTarget(
+            subscription_id=s.subscription_id,
+            integration_id=s.integration_id,
+            integration_name=s.integration_name,
+            url=s.url,
+        )
+        for s in found
+    ]
+    targets += [
+        PushTarget(
+            subscription_id=subscription,
+            integration_id="",
+            integration_name=WEBHOOK_SERVICE,
+            kind="webhook",
+        )
+        for subscription in await webhook_subscriptions(pool, event)
+    ]
+    return targets
+
+
 def _retry_after(response: httpx.Response) -> timedelta | None:
     value = response.headers.get("retry-after", "").strip()
     if not value:
@@ -180,26 +209,7 @@ class DeliveryActivities:
     @activity.defn(name=PUSH_TARGETS_ACTIVITY)
     async def push_targets(self, input: PushTargetsInput) -> PushTargets:
         """Every live integration subscription with a ``url`` whose pattern and filter match the event."""
-        found = await push_subscriptions(self._pool, input.event)
-        targets = [
-            PushTarget(
-                subscription_id=s.subscription_id,
-                integration_id=s.integration_id,
-                integration_name=s.integration_name,
-                url=s.url,
-            )
-            for s in found
-        ]
-        targets += [
-            PushTarget(
-                subscription_id=subscription,
-                integration_id="",
-                integration_name=WEBHOOK_SERVICE,
-                kind="webhook",
-            )
-            for subscription in await webhook_subscriptions(self._pool, input.event)
-        ]
-        return PushTargets(targets=targets)
+        return PushTargets(targets=await find_push_targets(self._pool, input.event))
 
     @activity.defn(name=PUSH_EVENT_ACTIVITY)
     async def push_event(self, input: PushEventInput) -> PushResult:

@@ -2,8 +2,9 @@
 
 Every event the workflow emits goes through :meth:`SequenceActivities.emit_event`, which stores it
 (idempotent on its id, which the workflow chose deterministically) and, for a task ``.triggered``,
-lists it as open so pull-mode integrations can fetch it. Push delivery is separate
-(``activities/delivery.py``) so that a slow integration never delays the sequence.
+lists it as open so pull-mode integrations can fetch it; asked to, it also returns the push
+targets of the event. Push delivery itself is separate (``activities/delivery.py``) so that a
+slow integration never delays the sequence.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pydantic import BaseModel, Field
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.delivery import PushTarget, find_push_targets
 from keptn.errors import InvalidInputError
 from keptn.shipyard import Shipyard, parse_shipyard
 from store import events as event_store
@@ -54,6 +56,9 @@ class EmitEventInput(BaseModel):
     """The wire event; its id is deterministic, so a retried activity stores it once."""
     open_task: bool = False
     """True for a task ``.triggered`` event that integrations may pull until it is answered."""
+    with_targets: bool = False
+    """Also look up who the event is pushed to (:attr:`EmitResult.targets`), sparing the workflow
+    a ``push_targets`` activity, and a workflow task, between storing a task and pushing it."""
 
 
 class EmitResult(BaseModel):
@@ -61,6 +66,8 @@ class EmitResult(BaseModel):
 
     stored: bool
     """False when a previous attempt had already stored it."""
+    targets: list[PushTarget] | None = None
+    """With ``with_targets``: the subscriptions to deliver the event to (as ``push_targets``)."""
 
 
 class CloseTasksInput(BaseModel):
@@ -120,7 +127,17 @@ class SequenceActivities:
                     await open_events.open_triggered(conn, input.event)
         except InvalidInputError as exc:
             raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from exc
-        return EmitResult(stored=stored)
+        if not input.with_targets:
+            return EmitResult(stored=stored)
+        # After the commit, as push_targets would run: the event is stored before anyone gets it.
+        try:
+            targets = await find_push_targets(self._pool, input.event)
+        except Exception as exc:
+            # Any failure: the event is stored, and a retry must not hinge on the lookup. Without
+            # targets the workflow asks push_targets instead, with that activity's retries, as before.
+            activity.logger.warning("push targets of %s not found here: %r", input.event.get("id"), exc)
+            return EmitResult(stored=stored)
+        return EmitResult(stored=stored, targets=targets)
 
     @activity.defn(name=CLOSE_TASKS_ACTIVITY)
     async def close_tasks(self, input: CloseTasksInput) -> CloseTasksResult:

@@ -284,6 +284,7 @@ def _handoff_row(
     targets = history.activity("push_targets", _event_id_is(triggered_id))
     push = history.activity("push_event", _event_id_is(triggered_id))
     if mode == "push" and targets is not None and push is not None:
+        # Before the emit-with-targets patch: push_targets was an activity (a hop) of its own.
         row |= {
             "emitted_to_wft2_start": delta(emit.completed, targets.wft_started),
             "wft2_run": delta(targets.wft_started, targets.wft_completed),
@@ -291,6 +292,14 @@ def _handoff_row(
             "push_targets_run": delta(targets.started, targets.completed),
             "targets_to_wft3_start": delta(targets.completed, push.wft_started),
             "wft3_run": delta(push.wft_started, push.wft_completed),
+            "push_event_queue": delta(push.scheduled, push.started),
+            "push_event_start_to_received": delta(push.started, arrived),
+        }
+    elif mode == "push" and push is not None:
+        # emit_event returned the targets: push_event is scheduled by the next workflow task.
+        row |= {
+            "emitted_to_wft2_start": delta(emit.completed, push.wft_started),
+            "wft2_run": delta(push.wft_started, push.wft_completed),
             "push_event_queue": delta(push.scheduled, push.started),
             "push_event_start_to_received": delta(push.started, arrived),
         }

@@ -39,6 +39,18 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         )
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Return a released connection to the pool as it is (asyncpg has already rolled back).
+
+    asyncpg's default reset sends ``SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *;
+    RESET ALL`` on every release: one more round trip per ``pool.acquire()``, awaited before the
+    caller goes on; a sixth of the worker's socket writes in py-spy (bench/README.md,
+    "Profiles"). None of it applies here: no pooled connection LISTENs, SETs a session variable
+    or keeps a WITH HOLD cursor, and the one session advisory lock (:func:`migrate`) is released
+    in a ``finally``. An open transaction is still rolled back by asyncpg before this is called.
+    """
+
+
 def _dumps(value: Any) -> str:
     # Compact and without ASCII escaping, so the stored text is what the client sent.
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
@@ -60,7 +72,12 @@ async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> asy
         asyncpg.PostgresError: the server refused the connection (e.g. unknown database).
     """
     pool: asyncpg.Pool = await asyncpg.create_pool(
-        url, min_size=min_size, max_size=max_size, init=_init_connection, server_settings=SERVER_SETTINGS
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        init=_init_connection,
+        reset=_keep_session,
+        server_settings=SERVER_SETTINGS,
     )
     return pool
 

@@ -94,11 +94,16 @@ async def load_shipyard(project: str, stage: str) -> ShipyardSnapshot:
     return snapshot
 
 
-async def emit_event(event: dict[str, Any], *, open_task: bool = False) -> EmitResult:
-    """Store an event the workflow emits (and list a task ``.triggered`` as open)."""
+async def emit_event(
+    event: dict[str, Any], *, open_task: bool = False, with_targets: bool = False
+) -> EmitResult:
+    """Store an event the workflow emits (and list a task ``.triggered`` as open).
+
+    With ``with_targets`` the result also carries the event's push targets, for :func:`push`.
+    """
     result: EmitResult = await workflow.execute_activity(
         EMIT_EVENT_ACTIVITY,
-        EmitEventInput(event=event, open_task=open_task),
+        EmitEventInput(event=event, open_task=open_task, with_targets=with_targets),
         result_type=EmitResult,
         start_to_close_timeout=STORE_TIMEOUT,
         retry_policy=STORE_RETRY,
@@ -129,7 +134,7 @@ async def record_sequence(update: SequenceExecutionUpdate) -> None:
     )
 
 
-async def push(event: dict[str, Any]) -> list[WebhookAnswer]:
+async def push(event: dict[str, Any], targets: list[PushTarget] | None = None) -> list[WebhookAnswer]:
     """Deliver an event to every subscription that matches it, concurrently.
 
     Push subscriptions get the event POSTed (``push_event``); subscriptions of the built-in
@@ -137,25 +142,32 @@ async def push(event: dict[str, Any]) -> list[WebhookAnswer]:
     retries; a failed delivery is logged, never raised, because one broken integration must not
     fail the sequence (pull clients still see open ``.triggered`` events).
 
+    Args:
+        event: the stored wire event.
+        targets: its targets if already known (``emit_event`` with ``with_targets``); None to
+            look them up with the ``push_targets`` activity.
+
     Returns:
         The webhook service's answers to a ``.triggered`` event (``.started``/``.finished``), for
         the caller to emit; empty for anything else.
     """
-    try:
-        targets = await workflow.execute_activity(
-            PUSH_TARGETS_ACTIVITY,
-            PushTargetsInput(event=event),
-            result_type=PushTargets,
-            **PUSH_TARGETS_OPTIONS,
-        )
-    except ActivityError as err:
-        workflow.logger.warning("no push targets for %s: %s", event.get("id"), err)
+    if targets is None:
+        try:
+            found = await workflow.execute_activity(
+                PUSH_TARGETS_ACTIVITY,
+                PushTargetsInput(event=event),
+                result_type=PushTargets,
+                **PUSH_TARGETS_OPTIONS,
+            )
+        except ActivityError as err:
+            workflow.logger.warning("no push targets for %s: %s", event.get("id"), err)
+            return []
+        targets = found.targets
+    if not targets:
         return []
-    if not targets.targets:
-        return []
-    handles = [_deliver(event, target) for target in targets.targets]
+    handles = [_deliver(event, target) for target in targets]
     answers: list[WebhookAnswer] = []
-    for target, handle in zip(targets.targets, handles, strict=True):
+    for target, handle in zip(targets, handles, strict=True):
         try:
             outcome = await handle
         except ActivityError as err:  # its retries are spent; nothing more to do here

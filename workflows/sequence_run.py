@@ -52,6 +52,9 @@ EVALUATION_TASK = "evaluation"
 """The task the built-in lighthouse answers (``workflows/lighthouse.py``)."""
 GET_ACTION_TASK = "get-action"
 """The task the built-in remediation service answers (``workflows/get_action.py``)."""
+EMIT_WITH_TARGETS_PATCH = "emit-with-targets"
+"""From this marker on, a task ``.triggered`` is pushed to the targets ``emit_event`` returned
+instead of a separate ``push_targets`` activity's (which is still asked if that lookup failed)."""
 BUILTIN_LIGHTHOUSE_PATCH = "builtin-lighthouse"
 BUILTIN_APPROVAL_PATCH = "builtin-approval"
 BUILTIN_GET_ACTION_PATCH = "builtin-get-action"
@@ -262,8 +265,14 @@ class SequenceRun:
         # Registered before the event exists anywhere, so no answer can arrive unrouted.
         self.host.register_task(tracker, self._changed, service.intercept if service else None)
         self.current = tracker
-        await calls.emit_event(event, open_task=True)
-        self.host.background(TaskDelivery(self.host, event, self._task_over(tracker)).run())
+        targets = None
+        if workflow.patched(EMIT_WITH_TARGETS_PATCH):
+            # emit_event looks the push targets up too: one activity and one workflow task less
+            # between storing the task and pushing it (bench/README.md, "Profiles").
+            targets = (await calls.emit_event(event, open_task=True, with_targets=True)).targets
+        else:
+            await calls.emit_event(event, open_task=True)
+        self.host.background(TaskDelivery(self.host, event, self._task_over(tracker), targets).run())
         if service is not None:
             self.host.background(service.run())
         self._changed()

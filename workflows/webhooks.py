@@ -13,6 +13,7 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from activities.delivery import PushTarget
     from workflows import activity_calls as calls
     from workflows.builtin_task import BuiltinHost, BuiltinTask
 
@@ -22,10 +23,18 @@ WEBHOOK_SOURCE = "webhook-service"
 class TaskDelivery(BuiltinTask):
     """Push a task ``.triggered`` event to its subscribers; answer for the webhook service."""
 
-    def __init__(self, host: BuiltinHost, triggered: dict[str, Any], over: Callable[[], bool]) -> None:
+    def __init__(
+        self,
+        host: BuiltinHost,
+        triggered: dict[str, Any],
+        over: Callable[[], bool],
+        targets: list[PushTarget] | None = None,
+    ) -> None:
         super().__init__(host, triggered, over, WEBHOOK_SOURCE)
+        self.targets = targets
+        """The event's push targets if ``emit_event`` returned them; None: look them up."""
 
     async def run(self) -> None:
         """Deliver, then emit the webhook service's answers in order."""
-        for answer in await calls.push(self.triggered):
+        for answer in await calls.push(self.triggered, self.targets):
             await self.answer(answer.type, answer.data)

@@ -18,6 +18,7 @@ from activities.delivery import (
     PushTargetsInput,
     with_subscription_id,
 )
+from activities.sequence import EmitEventInput, SequenceActivities
 from keptn.uniform import SubscriptionFilter
 from store import uniform
 from store.uniform import Registration, SubscriptionSpec
@@ -161,3 +162,12 @@ async def test_push_targets_reads_live_matching_subscriptions(pool, http):
     assert (
         await ActivityEnvironment().run(activities.push_targets, PushTargetsInput(event=other))
     ).targets == []
+    # emit_event stores the event and, when asked, answers with the same targets
+    emit = SequenceActivities(pool).emit_event
+    emitted = await ActivityEnvironment().run(
+        emit, EmitEventInput(event=EVENT, open_task=True, with_targets=True)
+    )
+    assert emitted.stored and emitted.targets == found.targets
+    again = await ActivityEnvironment().run(emit, EmitEventInput(event=EVENT, open_task=True))
+    assert (again.stored, again.targets) == (False, None)
+    assert await pool.fetchval("SELECT count(*) FROM events WHERE id = $1", EVENT["id"]) == 1

@@ -1,8 +1,9 @@
 import asyncio
+import contextlib
 
 import asyncpg
 
-from store.db import create_pool, migrate, migration_files
+from store.db import _MIGRATION_LOCK_KEY, create_pool, migrate, migration_files
 from tests.fixtures.database import with_database
 
 
@@ -49,3 +50,23 @@ async def test_pool_round_trips_json(pool):
     value = {"a": [1, 2, {"b": None}], "ü": "ä"}
     assert await pool.fetchval("SELECT $1::jsonb", value) == value
     assert await pool.fetchval("SELECT $1::json", value) == value
+
+
+async def test_released_connections_keep_no_session_state(db_url):
+    # The pool skips asyncpg's reset query (store.db._keep_session): what it cleared must not leak.
+    pool = await create_pool(db_url, min_size=1, max_size=1)  # one connection, reused every time
+    other = await asyncpg.connect(db_url)
+    try:
+        await migrate(pool)  # takes and releases a session-level advisory lock
+        assert await other.fetchval("SELECT pg_try_advisory_lock($1)", _MIGRATION_LOCK_KEY)
+        await other.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK_KEY)
+        with contextlib.suppress(asyncpg.UniqueViolationError):
+            async with pool.acquire() as conn, conn.transaction():
+                await conn.execute("CREATE TEMP TABLE left_over (x int)")
+                await conn.execute("INSERT INTO schema_migrations (version) VALUES ('0001_initial')")
+        async with pool.acquire() as conn:
+            assert await conn.fetchval("SELECT to_regclass('pg_temp.left_over')") is None  # rolled back
+            assert await conn.fetchval("SHOW plan_cache_mode") == "force_custom_plan"  # kept
+    finally:
+        await other.close()
+        await pool.close()

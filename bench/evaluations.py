@@ -32,6 +32,7 @@ from bench.baseline import run_baseline
 from bench.evaluation_report import RESULTS
 from bench.evaluation_scoring import run_scoring
 from bench.evaluation_stack import run_end_to_end
+from bench.logs import configure_logging
 from bench.sequences import _code, _machine
 from bench.stack import Sampler, cpu_delta, cpu_seconds, running_stack
 from bench.stats import ratio
@@ -176,11 +177,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark, print the JSON report; 1 if anything failed."""
     args = parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    for noisy in ("httpx", "capstan.sdk", "temporalio", "uvicorn"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    configure_logging()
     report = asyncio.run(run(args))
     print(json.dumps(report, indent=2))
     for failure in report["failures"]:

@@ -24,6 +24,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from bench.logs import configure_logging
 from bench.queue_baseline import run_baseline_pairs
 from bench.queue_capstan import TASK, run_capstan_pairs
 from bench.queue_pairs import handover_ratios
@@ -98,11 +99,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark, print the JSON report; 1 if a pair did not complete."""
     args = parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    for noisy in ("httpx", "capstan.sdk", "temporalio", "uvicorn"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    configure_logging()
     report = asyncio.run(run(args))
     print(json.dumps(report, indent=2))
     complete = all(report[side]["pairs_completed"] == args.pairs for side in ("capstan", "baseline"))

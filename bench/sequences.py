@@ -26,6 +26,7 @@ from typing import Any
 
 from bench.baseline import run_baseline
 from bench.capstan_phase import TASKS, run_capstan
+from bench.logs import configure_logging
 from bench.stack import ROOT, Sampler, cpu_delta, cpu_seconds, running_stack
 from bench.stats import ratios
 from capstan.devserver import temporal_cli
@@ -129,11 +130,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark, print the JSON report; 1 if a sequence did not complete."""
     args = parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    for noisy in ("httpx", "capstan.sdk", "temporalio", "uvicorn"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    configure_logging()
     report = asyncio.run(run(args))
     print(json.dumps(report, indent=2))
     complete = all(

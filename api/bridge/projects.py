@@ -13,12 +13,12 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from api.bridge import reads
 from api.bridge.session import BridgeUser, BridgeUserDep
 from api.bridge.templating import templates
 from api.deps import PoolDep
 from capstan.scopes import Scope
 from keptn.errors import NotFoundError
+from store import bridge_reads
 from store import projects as project_store
 from store.events import get_event
 from store.projects import ProjectInfo
@@ -37,7 +37,7 @@ class ProjectCard:
 
     project: ProjectInfo
     services: int
-    latest: reads.LatestSequence | None
+    latest: bridge_reads.LatestSequence | None
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ async def projects_overview(request: Request, pool: PoolDep, user: BridgeUserDep
         found = [own] if own is not None else []
     else:
         found, _ = await project_store.list_projects(pool, limit=MAX_PROJECTS)
-    latest = await reads.latest_sequences(pool, [p.name for p in found])
+    latest = await bridge_reads.latest_sequences(pool, [p.name for p in found])
     cards = [
         ProjectCard(
             project=p,
@@ -140,6 +140,6 @@ async def environment(request: Request, pool: PoolDep, user: BridgeUserDep, proj
         "project": found,
         "services": services,
         "cells": await _cells(pool, found),
-        "latest": (await reads.latest_sequences(pool, [project])).get(project),
+        "latest": (await bridge_reads.latest_sequences(pool, [project])).get(project),
     }
     return templates.TemplateResponse(request, "project.html", context)

@@ -14,15 +14,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
 
-from api.bridge import reads
 from api.bridge.live import sse_response
 from api.bridge.session import BridgeUser, BridgeUserDep
 from api.bridge.templating import templates
-from api.bridge.timeline import build_timeline
+from api.bridge.timeline import build_timeline, worst
 from api.deps import PoolDep, ServicesDep
 from capstan.scopes import Scope
 from keptn.errors import InvalidInputError, NotFoundError
-from store import sequence_states, sequences
+from store import bridge_reads, sequence_states, sequences
 from store.events import get_event
 from workflows.context_models import context_workflow_id
 
@@ -71,7 +70,9 @@ async def _rows(pool: PoolDep, project: str, filters: SequenceFilters, offset: i
     """The template context of one page of the list."""
     contexts: tuple[str, ...] = ()
     if filters.service or filters.stage:
-        contexts = await reads.filtered_contexts(pool, project, service=filters.service, stage=filters.stage)
+        contexts = await bridge_reads.filtered_contexts(
+            pool, project, service=filters.service, stage=filters.stage
+        )
         if not contexts:
             return {"states": [], "results": {}, "next_offset": None, "total": 0}
     page = await sequence_states.get_sequence_states(
@@ -85,7 +86,8 @@ async def _rows(pool: PoolDep, project: str, filters: SequenceFilters, offset: i
             offset=offset,
         ),
     )
-    results = await reads.sequence_results(pool, project, [s.keptn_context for s in page.states])
+    found = await bridge_reads.sequence_results(pool, project, [s.keptn_context for s in page.states])
+    results = {context: worst(stage_results) for context, stage_results in found.items()}
     return {
         "states": page.states,
         "results": results,
@@ -116,7 +118,7 @@ async def sequence_list(
         "filters": filters,
         "state_options": sequences.VIEW_STATES,
         "offset": offset,
-        "version": await reads.project_fingerprint(pool, project),
+        "version": await bridge_reads.project_fingerprint(pool, project),
         **await _rows(pool, project, filters, offset),
     }
     return templates.TemplateResponse(request, "sequences.html", context)
@@ -143,7 +145,7 @@ async def sequence_list_stream(
         return rows.render(project=project, **await _rows(pool, project, filters, 0))
 
     async def fingerprint() -> str:
-        return await reads.project_fingerprint(pool, project)
+        return await bridge_reads.project_fingerprint(pool, project)
 
     return sse_response(request, "sequences", fingerprint, render, since=v)
 
@@ -153,8 +155,8 @@ async def _timeline_context(
 ) -> dict[str, Any]:
     """What the timeline fragment shows; NotFoundError when the context has no events."""
     pool = services.pool
-    events = await reads.context_events(pool, project, keptn_context)
-    state = await reads.context_state(pool, project, keptn_context)
+    events = await bridge_reads.context_events(pool, project, keptn_context)
+    state = await bridge_reads.context_state(pool, project, keptn_context)
     if not events and state is None:
         raise NotFoundError(
             f"no sequence with keptnContext '{keptn_context}' in project '{project}'", field="keptnContext"
@@ -169,7 +171,7 @@ async def _timeline_context(
         "state": state,
         "overall": overall,
         "service": state.service if state else _first_service(events),
-        "approvals": await reads.open_approvals(pool, project, keptn_context),
+        "approvals": await bridge_reads.open_approvals(pool, project, keptn_context),
         "can_approve": principal.allows(Scope.APPROVALS_WRITE),
         "can_control": principal.allows(Scope.EVENTS_WRITE) and overall in RUNNING,
     }
@@ -198,7 +200,7 @@ async def sequence_timeline(
         "user": user,
         "nav": "projects",
         "temporal_url": temporal_url,
-        "version": await reads.context_fingerprint(services.pool, project, keptn_context),
+        "version": await bridge_reads.context_fingerprint(services.pool, project, keptn_context),
         **await _timeline_context(services, user, project, keptn_context),
     }
     return templates.TemplateResponse(request, "sequence.html", context)
@@ -221,7 +223,7 @@ async def sequence_timeline_stream(
         return fragment.render(user=user, **await _timeline_context(services, user, project, keptn_context))
 
     async def fingerprint() -> str:
-        return await reads.context_fingerprint(services.pool, project, keptn_context)
+        return await bridge_reads.context_fingerprint(services.pool, project, keptn_context)
 
     return sse_response(request, "timeline", fingerprint, render, since=v)
 

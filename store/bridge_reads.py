@@ -1,4 +1,4 @@
-"""What the sequence pages read: a context's events, state and open approvals, and a cheap fingerprint.
+"""What the Bridge's pages read: a context's events, state and open approvals, cheap fingerprints.
 
 Everything goes through the ``store`` functions the API uses; the few queries here are the ones the
 API has no route for: the fingerprint the live pages poll, and the filters by service and stage of
@@ -15,7 +15,6 @@ from typing import Any
 
 import asyncpg
 
-from api.bridge.timeline import worst
 from keptn.event_types import EventKind, SequenceEventType, maybe_parse_event_type
 from store import sequence_states
 from store.events import EventQuery, get_events
@@ -115,8 +114,8 @@ async def filtered_contexts(
     return tuple(row["keptn_context"] for row in rows)
 
 
-async def sequence_results(pool: asyncpg.Pool, project: str, contexts: Sequence[str]) -> dict[str, str]:
-    """The result of each context's sequences so far: the worst of their ``.finished`` results."""
+async def sequence_results(pool: asyncpg.Pool, project: str, contexts: Sequence[str]) -> dict[str, list[str]]:
+    """The results of each context's finished sequences so far (``.finished`` of ``<stage>.<seq>``)."""
     if not contexts:
         return {}
     rows = await pool.fetch(
@@ -130,7 +129,7 @@ async def sequence_results(pool: asyncpg.Pool, project: str, contexts: Sequence[
         parsed = maybe_parse_event_type(row["type"])
         if isinstance(parsed, SequenceEventType) and parsed.kind is EventKind.FINISHED:
             found.setdefault(row["shkeptncontext"], []).append(row["result"] or "")
-    return {context: worst(results) for context, results in found.items()}
+    return found
 
 
 @dataclass(frozen=True)

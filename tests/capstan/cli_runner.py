@@ -77,3 +77,14 @@ def one_error_line(run: Run, code: int = 1) -> str:
     assert len(lines) == 1, run.stderr
     assert lines[0].startswith("error: "), run.stderr
     return lines[0]
+
+
+def cli_env(base_url: str, token: str, tmp_path: Path) -> dict[str, str]:
+    """The environment of ``capstan`` runs against a served stack, with HOME and the ``capstan auth``
+    config kept under ``tmp_path`` (a developer's own stored credentials must not leak in)."""
+    return {
+        "CAPSTAN_API_URL": f"{base_url}/api",
+        "CAPSTAN_API_TOKEN": token,
+        "XDG_CONFIG_HOME": str(tmp_path / "xdg"),
+        "HOME": str(tmp_path / "home"),
+    }

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Generator
@@ -32,12 +30,13 @@ from activities.registry import build_activities
 from api.main import create_app
 from capstan.commands.approve import approval_finished_event, parse_approval
 from capstan.settings import Settings
+from tests.capstan.cli_runner import CAPSTAN as CAPSTAN_COMMAND
+from tests.capstan.cli_runner import Run, one_error_line
 from tests.fixtures.ports import free_port
 from tests.workflows.stack import Stack, terminate_open_workflows
 from workflows.registry import ALL_WORKFLOWS
 
 TOKEN = "approve-token"
-CAPSTAN = str(Path(sys.executable).parent / "capstan")
 SHIPYARD = """apiVersion: spec.keptn.sh/0.2.4
 kind: Shipyard
 metadata: {name: shipyard-approve}
@@ -121,16 +120,6 @@ async def gateway(
             await asyncio.wait_for(serving, 10)
 
 
-@dataclass
-class Run:
-    code: int
-    stdout: str
-    stderr: str
-
-    def json(self) -> Any:
-        return json.loads(self.stdout)
-
-
 async def capstan(
     api_url: str, *args: str, token: str | None = TOKEN, stdin: int | None = None, **env: str
 ) -> Run:
@@ -141,7 +130,7 @@ async def capstan(
     if token is not None:
         environ["CAPSTAN_API_TOKEN"] = token
     proc = await asyncio.create_subprocess_exec(
-        CAPSTAN,
+        CAPSTAN_COMMAND,
         "approve",
         *args,
         stdin=asyncio.subprocess.DEVNULL if stdin is None else stdin,
@@ -152,15 +141,6 @@ async def capstan(
     out, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode is not None
     return Run(proc.returncode, out.decode(), err.decode())
-
-
-def one_error_line(run: Run) -> str:
-    """The stderr of a failed run: exactly one line, no traceback."""
-    assert run.code == 1, (run.stdout, run.stderr)
-    lines = run.stderr.strip().splitlines()
-    assert len(lines) == 1, run.stderr
-    assert lines[0].startswith("error: ")
-    return lines[0]
 
 
 async def open_approval(gateway: Gateway, service: str, image: str) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from capstan.commands.get import event_result
 from store.monitoring import get_sli_provider
-from tests.capstan.cli_runner import Run, one_error_line, run_capstan
+from tests.capstan.cli_runner import Run, cli_env, one_error_line, run_capstan
 from tests.fixtures.ports import free_port
 from tests.workflows.stack import TOKEN, Stack, running_stack
 
@@ -58,12 +58,8 @@ async def cli(
 ) -> AsyncIterator[Cli]:
     async with running_stack(db_url, pool, temporal_env.client, serve=True) as running:
         await running.create_project(running.project, SHIPYARD, "carts")
-        env = {
-            "CAPSTAN_API_URL": f"{running.base_url}/api",
-            "CAPSTAN_API_TOKEN": TOKEN,
-            "XDG_CONFIG_HOME": str(tmp_path / "xdg"),
-            "HOME": str(tmp_path / "home"),
-        }
+        assert running.base_url is not None
+        env = cli_env(running.base_url, TOKEN, tmp_path)
         yield Cli(running, pool, tmp_path, env)
 
 

@@ -19,7 +19,7 @@ import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
 from capstan.secret_box import generate_secret_key
-from tests.capstan.cli_runner import Run, one_error_line, run_capstan
+from tests.capstan.cli_runner import Run, cli_env, one_error_line, run_capstan
 from tests.workflows.stack import TOKEN, Stack, running_stack
 
 SHIPYARD = """apiVersion: spec.keptn.sh/0.2.4
@@ -64,13 +64,8 @@ async def cli(
     async with running_stack(
         db_url, pool, temporal_env.client, serve=True, secret_key=generate_secret_key()
     ) as running:
-        env = {
-            "CAPSTAN_API_URL": f"{running.base_url}/api",
-            "CAPSTAN_API_TOKEN": TOKEN,
-            "XDG_CONFIG_HOME": str(tmp_path / "xdg"),
-            "HOME": str(tmp_path / "home"),
-        }
-        yield Cli(running, tmp_path, env)
+        assert running.base_url is not None
+        yield Cli(running, tmp_path, cli_env(running.base_url, TOKEN, tmp_path))
 
 
 async def test_create_get_and_delete_projects_and_services(cli: Cli):

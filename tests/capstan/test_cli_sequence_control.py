@@ -18,7 +18,7 @@ import pytest
 import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
-from tests.capstan.cli_runner import Run, one_error_line, run_capstan
+from tests.capstan.cli_runner import Run, cli_env, one_error_line, run_capstan
 from tests.workflows.stack import TOKEN, Stack, running_stack
 
 SHIPYARD = """apiVersion: spec.keptn.sh/0.2.4
@@ -67,12 +67,8 @@ async def cli(
 ) -> AsyncIterator[Cli]:
     async with running_stack(db_url, pool, temporal_env.client, serve=True) as running:
         await running.create_project(running.project, SHIPYARD, "carts")
-        env = {
-            "CAPSTAN_API_URL": f"{running.base_url}/api",
-            "CAPSTAN_API_TOKEN": TOKEN,
-            "XDG_CONFIG_HOME": str(tmp_path / "xdg"),
-            "HOME": str(tmp_path / "home"),
-        }
+        assert running.base_url is not None
+        env = cli_env(running.base_url, TOKEN, tmp_path)
         yield Cli(running, env)
 
 

@@ -4,15 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import os
 import re
-import sys
 import uuid
 from collections.abc import AsyncIterator, Generator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -24,10 +18,10 @@ from typer.testing import CliRunner
 from api.main import create_app
 from capstan.cli import app as cli
 from capstan.settings import Settings
+from tests.capstan.cli_runner import Run, one_error_line, run_capstan
 from tests.fixtures.ports import free_port
 
 ADMIN = "token-command-admin"
-CAPSTAN = str(Path(sys.executable).parent / "capstan")
 TOKEN = re.compile(r"cap_([0-9a-f]{16})_[0-9a-f]{64}")
 
 pytestmark = pytest.mark.timeout(90)
@@ -65,40 +59,9 @@ async def api_url(db_url: str, temporal_env: WorkflowEnvironment) -> AsyncIterat
             await asyncio.wait_for(serving, 10)
 
 
-@dataclass
-class Run:
-    code: int
-    stdout: str
-    stderr: str
-
-    def json(self) -> Any:
-        return json.loads(self.stdout)
-
-
 async def capstan(api_url: str, *args: str, token: str = ADMIN) -> Run:
     """Run ``capstan token <args>`` as a process."""
-    environ = {key: value for key, value in os.environ.items() if not key.startswith("CAPSTAN_")}
-    environ.update(CAPSTAN_API_URL=api_url, CAPSTAN_API_TOKEN=token)
-    environ.pop("COLUMNS", None)
-    proc = await asyncio.create_subprocess_exec(
-        CAPSTAN,
-        "token",
-        *args,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=environ,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 30)
-    assert proc.returncode is not None
-    return Run(proc.returncode, out.decode(), err.decode())
-
-
-def one_error_line(run: Run) -> str:
-    assert run.code == 1, (run.stdout, run.stderr)
-    lines = run.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), run.stderr
-    return lines[0]
+    return await run_capstan("token", *args, api_url=api_url, token=token, within=30)
 
 
 async def auth_status(api_url: str, token: str) -> int:

@@ -6,8 +6,9 @@ context workflow calls them; nothing here knows about Temporal, HTTP or the data
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from copy import deepcopy
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, Field
 
@@ -18,6 +19,30 @@ Result = Literal["pass", "warning", "fail"]
 Status = Literal["succeeded", "errored", "aborted", "unknown"]
 
 PASSING_RESULTS: frozenset[str] = frozenset({"pass", "warning"})
+
+RESULT_RANK: dict[str, int] = {"pass": 0, "warning": 1, "fail": 2}
+"""Results from best to worst."""
+
+
+def worst_result(results: Iterable[str | None], *, unknown_is_fail: bool = True) -> Result | None:
+    """The worst of ``results`` (fail > warning > pass); None when there is none to rank.
+
+    Args:
+        results: results of tasks, stages or sequences; None entries (not finished yet) are skipped.
+        unknown_is_fail: count any other value (empty, garbage) as ``fail``, as :func:`aggregate_task`
+            does for an executor's answer; False ignores such values (a view of what has arrived).
+    """
+    worst: Result | None = None
+    for result in results:
+        if result is None:
+            continue
+        if result not in RESULT_RANK:
+            if not unknown_is_fail:
+                continue
+            result = "fail"
+        if worst is None or RESULT_RANK[result] > RESULT_RANK[worst]:
+            worst = cast(Result, result)
+    return worst
 
 
 class Scope(BaseModel):

@@ -16,12 +16,10 @@ from typing import Any
 
 from api.bridge.templating import parse_time
 from keptn.event_types import EventKind, SequenceEventType, TaskEventType, maybe_parse_event_type
+from keptn.sequence import worst_result
 
 _LATE = datetime.max.replace(tzinfo=UTC)
 """Sorts events without a time last."""
-
-RESULT_RANK = {"pass": 0, "warning": 1, "fail": 2}
-"""Results from best to worst: a stage or task with several results shows the worst."""
 
 
 @dataclass(frozen=True)
@@ -134,8 +132,7 @@ class Timeline:
 
 def worst(results: Iterable[str]) -> str:
     """The worst of ``pass``/``warning``/``fail`` among ``results`` (others ignored); empty if none."""
-    known = [r for r in results if r in RESULT_RANK]
-    return max(known, key=RESULT_RANK.__getitem__) if known else ""
+    return worst_result(results, unknown_is_fail=False) or ""
 
 
 def _text(value: Any) -> str:

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from keptn.event_types import EventKind, SequenceEventType, TaskEventType, maybe_parse_event_type
-from keptn.sequence import follow_up_sequences
+from keptn.sequence import follow_up_sequences, worst_result
 from keptn.shipyard import Shipyard
 
 CONTROLLER_SOURCE = "shipyard-controller"
@@ -30,7 +30,6 @@ FINAL_STATES = frozenset({"finished", "aborted", "timedOut"})
 """Overall states of the sequence state view after which nothing runs any more."""
 
 PASSING = ("pass", "warning")
-_RANK = {"pass": 0, "warning": 1, "fail": 2}
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -49,7 +48,7 @@ def worse(first: str | None, second: str | None) -> str | None:
     """The worse of two results (fail > warning > pass; an unknown result counts as fail)."""
     if first is None or second is None:
         return first or second
-    return first if _RANK.get(first, 2) >= _RANK.get(second, 2) else second
+    return worst_result((first, second))
 
 
 def _dict(value: Any) -> dict[str, Any]:

@@ -248,7 +248,7 @@ def test_helpers():
     assert parse_time("2024-05-01T10:00:00") == datetime(2024, 5, 1, 10, tzinfo=UTC)
     assert parse_time("yesterday") is None and parse_time(None) is None
     assert worse("pass", "warning") == "warning" and worse("fail", "warning") == "fail"
-    assert worse(None, "pass") == "pass" and worse("odd", "pass") == "odd"
+    assert worse(None, "pass") == "pass" and worse("odd", "pass") == "fail"
     assert failing_slis({"indicatorResults": None}) == []
     assert [format_duration(s) for s in (None, 0.42, 75, 3723)] == ["", "0.4s", "1m15s", "1h02m"]
 

@@ -26,6 +26,7 @@ from typing import Any, Literal, NoReturn
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from keptn._fields import describe, scalar_text
 from keptn.errors import InvalidInputError
 from keptn.evaluation_payload import scope_data
 from keptn.yaml_loader import load_yaml
@@ -111,16 +112,6 @@ class RemediationFile(_Model):
     remediations: list[Remediation]
 
 
-def _describe(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, Mapping):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return repr(value)
-
-
 def _fail(path: str, reason: str) -> NoReturn:
     raise InvalidRemediationError(f"{path}: {reason}", field=path)
 
@@ -131,7 +122,7 @@ def _mapping(value: Any, path: str, *, required: bool) -> dict[str, Any]:
             _fail(path, "missing")
         return {}
     if not isinstance(value, dict):
-        _fail(path, f"expected a mapping, found {_describe(value)}")
+        _fail(path, f"expected a mapping, found {describe(value)}")
     return value
 
 
@@ -139,20 +130,15 @@ def _list(value: Any, path: str) -> list[Any]:
     if value is None:
         _fail(path, "missing (expected a list)")
     if not isinstance(value, list):
-        _fail(path, f"expected a list, found {_describe(value)}")
+        _fail(path, f"expected a list, found {describe(value)}")
     return value
 
 
 def _string(value: Any, path: str, *, required: bool) -> str:
     """A string field; like ghodss/yaml, any scalar stands for its text (``name: 1`` is ``"1"``)."""
-    if value is None:
-        text = ""
-    elif isinstance(value, bool):
-        text = "true" if value else "false"
-    elif isinstance(value, int | float | str):
-        text = str(value)
-    else:
-        _fail(path, f"expected a string, found {_describe(value)}")
+    text = scalar_text(value)
+    if text is None:
+        _fail(path, f"expected a string, found {describe(value)}")
     if required and not text:
         _fail(path, "missing" if value is None else "must not be empty")
     return text
@@ -213,7 +199,7 @@ def parse_remediation(content: str | bytes) -> RemediationFile:
 
     api_version = top.get("apiVersion")
     if api_version != REMEDIATION_API_VERSION:
-        found = "nothing" if api_version is None else _describe(api_version)
+        found = "nothing" if api_version is None else describe(api_version)
         _fail(
             "apiVersion",
             f"remediation.yaml file does not conform to remediation spec {REMEDIATION_API_VERSION} "
@@ -221,9 +207,7 @@ def parse_remediation(content: str | bytes) -> RemediationFile:
         )
     kind = top.get("kind")
     if kind != REMEDIATION_KIND:
-        _fail(
-            "kind", f"expected {REMEDIATION_KIND!r}, found {'nothing' if kind is None else _describe(kind)}"
-        )
+        _fail("kind", f"expected {REMEDIATION_KIND!r}, found {'nothing' if kind is None else describe(kind)}")
     metadata = _mapping(top.get("metadata"), "metadata", required=False)
     name = _string(metadata.get("name"), "metadata.name", required=False)
     spec = _mapping(top.get("spec"), "spec", required=True)
@@ -267,7 +251,7 @@ def _problem_text(problem: Mapping[str, Any], key: str) -> str:
     if value is None or isinstance(value, str):
         return value or ""
     raise InvalidInputError(
-        f"{DECODE_FAILED}: problem.{key} must be a string, found {_describe(value)}", field=f"problem.{key}"
+        f"{DECODE_FAILED}: problem.{key} must be a string, found {describe(value)}", field=f"problem.{key}"
     )
 
 
@@ -311,7 +295,7 @@ def choose_action(
         problem = {}
     try:
         if not isinstance(problem, Mapping):
-            raise InvalidInputError(f"{DECODE_FAILED}: problem must be a mapping, found {_describe(problem)}")
+            raise InvalidInputError(f"{DECODE_FAILED}: problem must be a mapping, found {describe(problem)}")
         if action_index < 0:
             raise InvalidInputError(
                 f"{DECODE_FAILED}: get-action.actionIndex must be at least 0, found {action_index}"
@@ -377,7 +361,7 @@ def get_action_index(data: Mapping[str, Any]) -> int:
         return 0
     if not isinstance(block, Mapping):
         raise InvalidInputError(
-            f"{DECODE_FAILED}: get-action must be a mapping, found {_describe(block)}", field="get-action"
+            f"{DECODE_FAILED}: get-action must be a mapping, found {describe(block)}", field="get-action"
         )
     value = block.get("actionIndex")
     if value is None:
@@ -387,7 +371,7 @@ def get_action_index(data: Mapping[str, Any]) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise InvalidInputError(
             f"{DECODE_FAILED}: get-action.actionIndex must be a whole number of at least 0, "
-            f"found {_describe(value)}",
+            f"found {describe(value)}",
             field="get-action.actionIndex",
         )
     return value

@@ -25,6 +25,7 @@ from typing import Any, Literal, NoReturn
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from keptn._fields import describe, scalar_text
 from keptn.errors import InvalidInputError
 from keptn.lighthouse_numbers import parse_go_float
 from keptn.yaml_loader import load_yaml
@@ -243,26 +244,21 @@ class _Decoder:
         if value is None:
             return None
         if not isinstance(value, dict):
-            self.fail(path, f"expected a mapping, found {_describe(value)}")
+            self.fail(path, f"expected a mapping, found {describe(value)}")
         return value
 
     def sequence(self, value: Any, path: str) -> list[Any]:
         if value is None:
             return []
         if not isinstance(value, list):
-            self.fail(path, f"expected a list, found {_describe(value)}")
+            self.fail(path, f"expected a list, found {describe(value)}")
         return value
 
     def string(self, value: Any, path: str) -> str:
-        if value is None:
-            return ""
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        if isinstance(value, int | str):
-            return str(value)
-        if isinstance(value, float):
-            return repr(value)
-        self.fail(path, f"expected a string, found {_describe(value)}")
+        text = scalar_text(value)
+        if text is None:
+            self.fail(path, f"expected a string, found {describe(value)}")
+        return text
 
     def integer(self, value: Any, path: str) -> int:
         if value is None:
@@ -274,14 +270,14 @@ class _Decoder:
             or not isinstance(value, int)
             or not -_GO_INT_LIMIT <= value < _GO_INT_LIMIT
         ):
-            self.fail(path, f"expected a whole number, found {_describe(value)}")
+            self.fail(path, f"expected a whole number, found {describe(value)}")
         return int(value)
 
     def boolean(self, value: Any, path: str) -> bool:
         if value is None:
             return False
         if not isinstance(value, bool):
-            self.fail(path, f"expected true or false, found {_describe(value)}")
+            self.fail(path, f"expected true or false, found {describe(value)}")
         return bool(value)
 
     def criteria_sets(self, value: Any, path: str) -> list[CriteriaSet]:
@@ -295,16 +291,6 @@ class _Decoder:
             texts = [self.string(text, f"{where}.criteria[{i}]") for i, text in enumerate(criteria)]
             sets.append(CriteriaSet(criteria=texts))
         return sets
-
-
-def _describe(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return repr(value)
 
 
 def parse_slo(content: str | bytes, *, project: str = "", stage: str = "", service: str = "") -> SLO:

@@ -33,6 +33,7 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from keptn._fields import describe, scalar_text
 from keptn.errors import InvalidInputError
 from keptn.yaml_loader import load_yaml
 
@@ -160,16 +161,6 @@ def find_webhook(config: WebhookConfig, subscription_id: str) -> Webhook | None:
 # --- parsing -------------------------------------------------------------------------------------
 
 
-def _describe(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return repr(value)
-
-
 def _fail(path: str, reason: str) -> NoReturn:
     raise InvalidWebhookConfigError(f"{path}: {reason}", field=path)
 
@@ -178,7 +169,7 @@ def _mapping(value: Any, path: str) -> dict[str, Any]:
     if value is None:
         _fail(path, "missing")
     if not isinstance(value, dict):
-        _fail(path, f"expected a mapping, found {_describe(value)}")
+        _fail(path, f"expected a mapping, found {describe(value)}")
     return value
 
 
@@ -188,20 +179,15 @@ def _list(value: Any, path: str, *, required: bool) -> list[Any]:
     if value is None or value == []:
         _fail(path, "missing (expected a non-empty list)")
     if not isinstance(value, list):
-        _fail(path, f"expected a list, found {_describe(value)}")
+        _fail(path, f"expected a list, found {describe(value)}")
     return value
 
 
 def _string(value: Any, path: str, *, required: bool) -> str:
     """A string field; any scalar stands for its text, as with Keptn's YAML decoder."""
-    if value is None:
-        text = ""
-    elif isinstance(value, bool):
-        text = "true" if value else "false"
-    elif isinstance(value, int | float | str):
-        text = str(value)
-    else:
-        _fail(path, f"expected a string, found {_describe(value)}")
+    text = scalar_text(value)
+    if text is None:
+        _fail(path, f"expected a string, found {describe(value)}")
     if required and not text.strip():
         _fail(path, "missing" if value is None else "must not be empty")
     return text
@@ -220,7 +206,7 @@ def _flag(value: Any, path: str, default: bool) -> bool:
     if value is None:
         return default
     if not isinstance(value, bool):
-        _fail(path, f"expected true or false, found {_describe(value)}")
+        _fail(path, f"expected true or false, found {describe(value)}")
     return value
 
 
@@ -329,11 +315,11 @@ def parse_webhook_config(content: str | bytes) -> WebhookConfig:
             "Keptn's `keptn migrate-webhooks`",
         )
     if api_version != WEBHOOK_API_VERSION:
-        found = "nothing" if api_version is None else _describe(api_version)
+        found = "nothing" if api_version is None else describe(api_version)
         _fail("apiVersion", f"expected {WEBHOOK_API_VERSION!r}, found {found}")
     kind = top.get("kind")
     if kind not in _KINDS:
-        _fail("kind", f"expected 'WebhookConfig', found {'nothing' if kind is None else _describe(kind)}")
+        _fail("kind", f"expected 'WebhookConfig', found {'nothing' if kind is None else describe(kind)}")
     metadata = top.get("metadata")
     metadata = {} if metadata is None else _mapping(metadata, "metadata")
     name = _string(metadata.get("name"), "metadata.name", required=False)

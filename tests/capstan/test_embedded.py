@@ -16,10 +16,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def data_dir(tmp_path, monkeypatch):
+def data_dir(postgres_tmp_path, monkeypatch):
     # EmbeddedPostgres points XDG_RUNTIME_DIR into the data dir when it is unset; undo that after.
     monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
-    path = tmp_path / "data"
+    path = postgres_tmp_path / "data"
     yield path
     EmbeddedPostgres(path).stop()
 

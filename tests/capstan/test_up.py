@@ -172,8 +172,8 @@ def ports() -> dict[str, int]:
 
 
 @pytest.fixture
-def data_dir(tmp_path) -> Iterator[Path]:
-    path = tmp_path / "capstan-data"
+def data_dir(postgres_tmp_path) -> Iterator[Path]:
+    path = postgres_tmp_path / "capstan-data"
     yield path
     # Whatever happened, leave nothing running: kill what mentions the data dir, stop postgres.
     for entry in processes_mentioning(str(path)):

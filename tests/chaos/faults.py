@@ -30,6 +30,7 @@ from capstan.devserver import TEMPORAL_HTTP_PORT_OFFSET, TEMPORAL_METRICS_PORT_O
 from capstan.ports import is_port_free
 from capstan.settings import Settings
 from store.embedded import EmbeddedPostgres
+from tests.fixtures.database import traversable_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "chaos-faults-token"
@@ -333,9 +334,7 @@ def _runtime_dir() -> None:
 
 def _fresh_dir() -> Path:
     _runtime_dir()
-    data_dir = Path(tempfile.mkdtemp(prefix="capstan-chaos-"))
-    data_dir.chmod(0o755)  # as root, PostgreSQL runs as another user who must enter it
-    return data_dir
+    return traversable_dir("capstan-chaos-")
 
 
 async def _dispose(stack: FaultStack, keep_logs: Path | None = None) -> None:

@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "capstan.commands.create",
     "capstan.commands.resources",
     "capstan.commands.get",
+    "capstan.commands.dora",
     "capstan.commands.events",
     "capstan.commands.monitoring",
     "capstan.commands.sequence_control",

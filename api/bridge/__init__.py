@@ -24,6 +24,7 @@ PAGE_MODULES = (
     "api.bridge.sequences",
     "api.bridge.sequence_actions",
     "api.bridge.evaluations",
+    "api.bridge.dora",
     "api.bridge.integrations",
 )
 """Modules of Bridge pages, each with a ``router``."""

@@ -9,6 +9,7 @@ from api.routes import (
     api_service,
     datastore,
     evaluations,
+    dora,
     health,
     integration_logs,
     projects,
@@ -37,6 +38,7 @@ def build_router() -> APIRouter:
     protected.include_router(api_service.router)
     protected.include_router(datastore.router)
     protected.include_router(projects.router)
+    protected.include_router(dora.router)
     protected.include_router(evaluations.router)
     protected.include_router(resources.router)
     protected.include_router(sequences.router)

@@ -9,6 +9,7 @@ import asyncpg
 import httpx
 from temporalio.client import Client
 
+from activities.cdevents import CDEventActivities
 from activities.delivery import DeliveryActivities
 from activities.events import EventActivities
 from activities.lighthouse import LighthouseActivities
@@ -62,4 +63,5 @@ def build_activities(
     activities.append(SLIProviderActivities(pool, http, sli_provider_config(settings)).fetch_slis)
     activities.append(RemediationActivities(pool).choose_action)
     activities.append(WebhookActivities(pool, settings).run_webhook)
+    activities.append(CDEventActivities(pool, settings).forward_cdevents)
     return activities

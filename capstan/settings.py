@@ -181,6 +181,10 @@ class Settings(BaseSettings):
     """``host:port`` entries exempt from the deny-list, comma- or space-separated (e.g. a webhook
     receiver on this machine during development). Default: none."""
 
+    cdevents_base_url: str | None = None
+    """Public URL of the control plane (e.g. ``https://capstan.example.com``), used in the ``uri``
+    fields of emitted CDEvents. Default ``http://<api_host>:<api_port>``."""
+
     auth_failures_per_minute: int = Field(default=30, ge=1)
     """Failed authentications one client address may make per minute before it gets 429.
     Default 30."""

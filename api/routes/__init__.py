@@ -7,9 +7,10 @@ from fastapi import APIRouter, Depends
 from api.auth import authenticate
 from api.routes import (
     api_service,
+    cdevents,
     datastore,
-    evaluations,
     dora,
+    evaluations,
     health,
     integration_logs,
     projects,
@@ -37,8 +38,8 @@ def build_router() -> APIRouter:
     )
     protected.include_router(api_service.router)
     protected.include_router(datastore.router)
-    protected.include_router(projects.router)
     protected.include_router(dora.router)
+    protected.include_router(projects.router)
     protected.include_router(evaluations.router)
     protected.include_router(resources.router)
     protected.include_router(sequences.router)
@@ -48,5 +49,6 @@ def build_router() -> APIRouter:
     protected.include_router(integration_logs.router)
     protected.include_router(tokens.router)
     protected.include_router(secrets.router)
+    protected.include_router(cdevents.router)
     router.include_router(protected)
     return router

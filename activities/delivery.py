@@ -24,6 +24,8 @@ from temporalio import activity
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
+from capstan.metrics import PUSHES
+from capstan.telemetry import client_span, inject_traceparent, traceparent_headers
 from store.builtin_integrations import WEBHOOK_SERVICE, webhook_subscriptions
 from store.uniform import push_subscriptions
 
@@ -221,34 +223,43 @@ class DeliveryActivities:
                 (not retried) on any other non-2xx status or an unusable URL.
         """
         target = input.target
-        body = json.dumps(
-            with_subscription_id(input.event, target.subscription_id),
-            separators=(",", ":"),
-            ensure_ascii=False,
-        ).encode()
         where = f"{target.integration_name} ({target.url})"
-        try:
-            response = await self._http.post(
-                target.url, content=body, headers={"content-type": CLOUDEVENTS_JSON}
+        attributes = {"cloudevents.event_type": str(input.event.get("type")), "url.full": target.url}
+        with client_span(f"push {input.event.get('type')}", attributes):
+            # A single hop: the event's traceparent is this push's span, as is the HTTP header's.
+            event = inject_traceparent(
+                with_subscription_id(input.event, target.subscription_id), replace=True
             )
-        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
-            raise ApplicationError(
-                f"cannot push to {where}: {exc}", type=INTEGRATION_REJECTED, non_retryable=True
-            ) from exc
-        except httpx.TransportError as exc:
-            raise ApplicationError(
-                f"{where} is unreachable: {type(exc).__name__}: {exc}", type=INTEGRATION_UNAVAILABLE
-            ) from exc
+            body = json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode()
+            try:
+                response = await self._http.post(
+                    target.url,
+                    content=body,
+                    headers={"content-type": CLOUDEVENTS_JSON, **traceparent_headers()},
+                )
+            except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+                PUSHES.labels("rejected").inc()
+                raise ApplicationError(
+                    f"cannot push to {where}: {exc}", type=INTEGRATION_REJECTED, non_retryable=True
+                ) from exc
+            except httpx.TransportError as exc:
+                PUSHES.labels("unavailable").inc()
+                raise ApplicationError(
+                    f"{where} is unreachable: {type(exc).__name__}: {exc}", type=INTEGRATION_UNAVAILABLE
+                ) from exc
         code = response.status_code
         if 200 <= code < 300:
+            PUSHES.labels("ok").inc()
             return PushResult(status_code=code)
         detail = response.text[:200]
         if code in (408, 429) or code >= 500:
+            PUSHES.labels("unavailable").inc()
             raise ApplicationError(
                 f"{where} answered {code}: {detail}",
                 type=INTEGRATION_UNAVAILABLE,
                 next_retry_delay=_retry_after(response),
             )
+        PUSHES.labels("rejected").inc()
         raise ApplicationError(
             f"{where} rejected the event with {code}: {detail}", type=INTEGRATION_REJECTED, non_retryable=True
         )

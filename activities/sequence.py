@@ -17,6 +17,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.delivery import PushTarget, find_push_targets
+from capstan.metrics import EVENTS_EMITTED, event_kind, observe_task_finished
+from capstan.telemetry import inject_traceparent
 from keptn.errors import InvalidInputError
 from keptn.shipyard import Shipyard, parse_shipyard
 from store import events as event_store
@@ -120,6 +122,9 @@ class SequenceActivities:
         Raises:
             ApplicationError: the event cannot be stored as it is (non-retryable).
         """
+        # traceparent: this activity's span, in the Keptn context's trace (when tracing is on);
+        # a retry's differs, but the first stored copy is the one everybody reads
+        inject_traceparent(input.event)
         try:
             async with self._pool.acquire() as conn, conn.transaction():
                 stored = await event_store.insert_event(conn, input.event)
@@ -127,6 +132,9 @@ class SequenceActivities:
                     await open_events.open_triggered(conn, input.event)
         except InvalidInputError as exc:
             raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from exc
+        if stored:
+            EVENTS_EMITTED.labels(event_kind(str(input.event.get("type")))).inc()
+            await observe_task_finished(self._pool, input.event)
         if not input.with_targets:
             return EmitResult(stored=stored)
         # After the commit, as push_targets would run: the event is stored before anyone gets it.

@@ -24,6 +24,7 @@ from activities.outbound import OutboundPolicy, outbound_client, send
 from activities.webhook_models import RUN_WEBHOOK_ACTIVITY, RunWebhookInput, WebhookAnswer, WebhookOutcome
 from capstan.secret_box import SecretBox
 from capstan.settings import Settings
+from capstan.telemetry import client_span, traceparent_headers
 from keptn.errors import KeptnError, NotFoundError
 from keptn.evaluation_payload import scope_data
 from keptn.event_types import EventKind, TaskEventType, maybe_parse_event_type, task_event_type
@@ -149,17 +150,22 @@ class WebhookActivities:
         rendered = render_request(request, context, path=f"requests[{index}]")
         if self._policy is None:
             self._policy = OutboundPolicy.from_settings(self._settings)
+        attributes = {"http.request.method": rendered.method, "url.full": rendered.url}
         async with outbound_client() as http:
-            response = await send(
-                http,
-                self._policy,
-                rendered.method,
-                rendered.url,
-                rendered.headers,
-                rendered.body,
-                timeout=self._settings.webhook_timeout,
-                max_bytes=self._settings.webhook_max_response_bytes,
-            )
+            with client_span(f"webhook {rendered.method}", attributes):
+                # the request joins the context's trace, unless the webhook sets traceparent itself
+                named = {name.lower() for name, _ in rendered.headers}
+                tracing = [(k, v) for k, v in traceparent_headers().items() if k not in named]
+                response = await send(
+                    http,
+                    self._policy,
+                    rendered.method,
+                    rendered.url,
+                    [*rendered.headers, *tracing],
+                    rendered.body,
+                    timeout=self._settings.webhook_timeout,
+                    max_bytes=self._settings.webhook_max_response_bytes,
+                )
         if response.status >= 400:
             raise WebhookFailure(
                 f"request {index + 1} ({rendered.method}) answered HTTP {response.status}:"

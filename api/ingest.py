@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 import asyncpg
 import structlog
 
+from capstan.metrics import EVENTS_INGESTED, event_kind, observe_task_finished
+from capstan.telemetry import context_from_traceparent
 from keptn.errors import ConflictError, NotFoundError
 from keptn.event_types import (
     MONITORING_CONFIGURE_EVENT_TYPE,
@@ -66,6 +68,9 @@ async def ingest_event(pool: asyncpg.Pool, incoming: IncomingEvent) -> KeptnEven
         ConflictError: the id is already taken by a different event.
     """
     validate_incoming_event(incoming)
+    if not incoming.shkeptncontext and (traced := context_from_traceparent(incoming.extensions)):
+        # a new context started by a traced event continues the sender's trace (docs/observability.md)
+        incoming = incoming.model_copy(update={"shkeptncontext": traced})
     event = stamp_event(incoming, now=datetime.now(UTC), new_id=_new_id)
     event_type = maybe_parse_event_type(event.type)
     if isinstance(event_type, SequenceEventType) and event_type.kind is EventKind.TRIGGERED:
@@ -78,6 +83,8 @@ async def ingest_event(pool: asyncpg.Pool, incoming: IncomingEvent) -> KeptnEven
     wire = event.to_wire()
     if await event_store.insert_event(pool, wire):
         log.info("event accepted", event_id=event.id, type=event.type, keptn_context=event.shkeptncontext)
+        EVENTS_INGESTED.labels(event_kind(event.type), "stored").inc()
+        await observe_task_finished(pool, wire)
         if provider is not None:
             await _configure_monitoring(pool, event, provider)
         return event
@@ -86,6 +93,7 @@ async def ingest_event(pool: asyncpg.Pool, incoming: IncomingEvent) -> KeptnEven
         raise ConflictError(f"event id '{event.id}' is already used by another event", field="id")
     # A retry of an event we already have: answer as the first time, store nothing new.
     log.info("duplicate event ignored", event_id=event.id, type=event.type)
+    EVENTS_INGESTED.labels(event_kind(event.type), "duplicate").inc()
     if provider is not None:
         # The first attempt may have been stored and then failed before it took effect.
         await _configure_monitoring(pool, event, provider)

@@ -10,9 +10,11 @@ from fastapi import FastAPI
 from api.bridge import install_bridge
 from api.deps import Services
 from api.errors import install_error_handlers
+from api.observability import install_observability
 from api.ratelimit import AuthFailureLimiter
 from api.routes import build_router
 from capstan.settings import Settings, resolve_api_token
+from capstan.telemetry import configure_tracing, flush_tracing
 from capstan.temporal import FAIL_FAST_RETRY, connect_temporal
 from keptn.errors import UnavailableError
 from store.builtin_integrations import ensure_webhook_service
@@ -41,6 +43,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "or point CAPSTAN_DATABASE_URL at a PostgreSQL database"
             )
         token = resolve_api_token(settings, create=False)
+        # before the Temporal client is made: its tracing interceptor is chosen at connect
+        configure_tracing("capstan-gateway")
         pool = await create_pool(settings.database_url.get_secret_value())
         try:
             await migrate(pool)
@@ -59,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await pool.close()
+            flush_tracing()
 
     app = FastAPI(
         title="Capstan",
@@ -68,8 +73,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/api/openapi.json",
         docs_url="/api/swagger-ui",
         redoc_url=None,
+        # FastAPI's native tracing (active only once tracing is configured): one span per request,
+        # without a span per dependency, endpoint and serialization step
+        telemetry={"operation_spans": False},
     )
     install_error_handlers(app)
+    install_observability(app)
     app.include_router(build_router())
     install_bridge(app)
     return app

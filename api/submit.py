@@ -7,6 +7,7 @@ from api.deps import Services
 from api.ingest import ingest_event
 from api.problems import end_remediations
 from api.routing import route_event
+from capstan.telemetry import TRACEPARENT, TRACESTATE, context_span
 from keptn.events import IncomingEvent, KeptnEvent
 
 
@@ -24,6 +25,14 @@ async def submit_event(services: Services, principal: Principal, incoming: Incom
     event = await ingest_event(services.pool, incoming)
     # A retry of a stored event answers that event: it must be one the token may touch too.
     authorize_event(principal, event.type, event.data)
-    await route_event(services.temporal, services.settings, event, event.to_wire())
-    await end_remediations(services.pool, services.temporal, event)
+    # In the Keptn context's trace: Temporal's interceptor carries this span into the workflow.
+    with context_span(
+        f"receive {event.type}",
+        event.shkeptncontext,
+        traceparent=event.extensions.get(TRACEPARENT),
+        tracestate=event.extensions.get(TRACESTATE),
+        attributes={"cloudevents.event_id": event.id, "cloudevents.event_type": event.type},
+    ):
+        await route_event(services.temporal, services.settings, event, event.to_wire())
+        await end_remediations(services.pool, services.temporal, event)
     return event

@@ -72,6 +72,30 @@ class Settings(BaseSettings):
     temporal_task_queue: str = "capstan"
     """Task queue the worker polls and workflows are started on. Default ``capstan``."""
 
+    temporal_tls: bool = False
+    """Connect to Temporal over TLS, verifying the server against the system's CAs unless
+    ``temporal_tls_ca_file`` is set. Implied by any other ``temporal_tls_*`` setting and by
+    ``temporal_api_key``. Default false."""
+
+    temporal_tls_ca_file: Path | None = None
+    """PEM file of the CA that signed the Temporal server's certificate. Default: unset (the
+    system's CAs)."""
+
+    temporal_tls_cert_file: Path | None = None
+    """PEM file of the client certificate for mutual TLS (Temporal Cloud's mTLS, a cluster with
+    ``requireClientAuth``); needs ``temporal_tls_key_file``. Default: unset."""
+
+    temporal_tls_key_file: Path | None = None
+    """PEM file of the private key of ``temporal_tls_cert_file``. Default: unset."""
+
+    temporal_tls_server_name: str | None = None
+    """Name the server's certificate is checked against (and sent as SNI) when it differs from
+    the host of ``temporal_address``. Default: unset (that host)."""
+
+    temporal_api_key: SecretStr | None = None
+    """API key sent as a bearer token on every Temporal call (Temporal Cloud's API-key
+    authentication); turns TLS on. Default: unset."""
+
     database_url: SecretStr | None = None
     """PostgreSQL URL (``postgresql://user:pass@host:port/db``). When set, no embedded PostgreSQL is
     started. Default: unset (embedded PostgreSQL under ``<data_dir>/postgres``)."""
@@ -188,6 +212,19 @@ class Settings(BaseSettings):
     auth_failures_per_minute: int = Field(default=30, ge=1)
     """Failed authentications one client address may make per minute before it gets 429.
     Default 30."""
+
+    metrics_token: SecretStr | None = None
+    """When set, the gateway's and the worker's ``/metrics`` answer only requests with
+    ``Authorization: Bearer <token>`` (Prometheus' ``authorization`` scrape setting). Default: none,
+    ``/metrics`` is open like Keptn's services' metrics were."""
+
+    worker_metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    """Port of the worker's HTTP server with ``/metrics`` and ``/healthz``. Default: none (no
+    server; each worker replica needs a port of its own when several run on one host)."""
+
+    worker_metrics_host: str = "127.0.0.1"
+    """Address the worker's metrics server listens on (``0.0.0.0`` in a container). Default
+    127.0.0.1."""
 
     @field_validator(
         "webhook_timeout",

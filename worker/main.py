@@ -12,9 +12,12 @@ from temporalio.worker import Worker
 
 from activities.registry import build_activities
 from capstan.settings import Settings
+from capstan.telemetry import configure_tracing, flush_tracing
 from capstan.temporal import connect_temporal, ensure_search_attributes
 from keptn.errors import UnavailableError
 from store.db import create_pool, migrate
+from worker.health import MetricsServer
+from workflows.cdevents_models import start_forwarder
 from workflows.registry import ALL_WORKFLOWS
 
 GRACEFUL_SHUTDOWN = timedelta(seconds=10)
@@ -48,6 +51,8 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
             "CAPSTAN_DATABASE_URL is not set: start the worker with `capstan up`, "
             "or point CAPSTAN_DATABASE_URL at a PostgreSQL database"
         )
+    # before the client is made: its tracing interceptor (inherited by the worker) is chosen at connect
+    configure_tracing("capstan-worker")
     client = await connect_temporal(settings)
     await ensure_search_attributes(client, settings.temporal_namespace)
     pool = await create_pool(settings.database_url.get_secret_value())
@@ -75,12 +80,23 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
                 max_eager_activity_reservations_per_workflow_task=EAGER_ACTIVITIES_PER_TASK,
                 graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
             )
-            async with worker:
-                _log.info("worker started", task_queue=settings.temporal_task_queue)
-                await stop.wait()
-                _log.info("worker stopping")
+            metrics_server = MetricsServer(settings) if settings.worker_metrics_port is not None else None
+            if metrics_server is not None:
+                metrics_server.start()
+                _log.info("worker metrics served", port=metrics_server.port, path="/metrics")
+            try:
+                async with worker:
+                    # CDEvents subscribers are served by one forwarder workflow; the first worker starts it.
+                    await start_forwarder(client, settings.temporal_task_queue)
+                    _log.info("worker started", task_queue=settings.temporal_task_queue)
+                    await stop.wait()
+                    _log.info("worker stopping")
+            finally:
+                if metrics_server is not None:
+                    metrics_server.stop()
     finally:
         await pool.close()
+        flush_tracing()  # export buffered spans: the process exits without finalizers
     _log.info("worker stopped")
 
 

@@ -169,4 +169,9 @@ def answer_event(
     git_commit = triggered.get("gitcommitid")
     if isinstance(git_commit, str) and git_commit:
         event["gitcommitid"] = git_commit
+    # the distributed-tracing extension: the answer joins the trace of the task it answers
+    for attribute in ("traceparent", "tracestate"):
+        value = triggered.get(attribute)
+        if isinstance(value, str) and value:
+            event[attribute] = value
     return event

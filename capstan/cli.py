@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "capstan.commands.monitoring",
     "capstan.commands.sequence_control",
     "capstan.commands.trigger",
+    "capstan.commands.executor",
 )
 """Modules with a ``register(app: typer.Typer)`` function, in the order of ``capstan --help``."""
 

@@ -36,6 +36,8 @@ class Scope(StrEnum):
     """List secret names, scopes and keys (never values)."""
     SECRETS_WRITE = "secrets:write"
     """Create, update and delete secrets."""
+    SECRETS_USE = "secrets:use"
+    """Read the values of secrets of scope ``keptn-job-executor-service`` (``capstan executor``)."""
     ADMIN = "admin"
     """Everything, including creating, listing and revoking API tokens."""
 

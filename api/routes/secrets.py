@@ -6,7 +6,10 @@ missing), ``DELETE /secret?name=&scope=`` deletes one (404 if missing) and ``GET
 scopes. A secret is identified by scope and name; scope defaults to ``keptn-default``.
 
 Values go in and never come out: every answer carries names, scopes and keys only (Keptn echoed
-the values of a write). Writing needs the secret key (``CAPSTAN_SECRET_KEY`` or the key file
+the values of a write). The one exception is ``GET /secret/values`` for the job executor: only
+scope ``keptn-job-executor-service``, only with the token scope ``secrets:use``.
+
+Writing needs the secret key (``CAPSTAN_SECRET_KEY`` or the key file
 ``capstan up`` generates); without one, ``POST``/``PUT`` answer 503 saying so, while listing and
 deleting, which decrypt nothing, keep working.
 """
@@ -16,6 +19,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, status
+from pydantic import BaseModel
 
 from api.auth import scoped
 from api.deps import PoolDep, ServicesDep
@@ -24,6 +28,7 @@ from api.schemas.secrets import ScopesOut, SecretBody, SecretOut, SecretsOut
 from api.schemas.uniform import EmptyBody
 from capstan.scopes import Scope
 from capstan.secret_box import SecretBox, load_secret_box
+from keptn.errors import ForbiddenError
 from keptn.secrets import DEFAULT_SCOPE, validate_scope, validate_secret, validate_secret_name
 from store import secrets as secret_store
 from store.secrets import SecretInfo
@@ -122,6 +127,46 @@ async def delete_secret(pool: PoolDep, name: NameQuery, scope: ScopeQuery = DEFA
         pool, validate_secret_name(name, field="name"), validate_scope(scope or DEFAULT_SCOPE, field="scope")
     )
     return EmptyBody()
+
+
+EXECUTOR_SCOPE = "keptn-job-executor-service"
+"""The one scope whose values leave the gateway: for ``capstan executor`` (docs/executor.md)."""
+_USE = scoped(Scope.SECRETS_USE, all_projects=True)
+
+
+class SecretValuesOut(BaseModel):
+    """A secret with its values (``GET /secret/values``, scope ``keptn-job-executor-service`` only)."""
+
+    name: str
+    scope: str
+    data: dict[str, str]
+
+    def __repr__(self) -> str:
+        return f"SecretValuesOut(name={self.name!r}, scope={self.scope!r}, keys={sorted(self.data)!r})"
+
+
+@router.get(
+    SECRET + "/values",
+    response_model=SecretValuesOut,
+    responses=_responses(400, 401, 403, 404, needs_key=True),
+    dependencies=[_USE],
+)
+async def read_secret_values(
+    pool: PoolDep, box: SecretBoxDep, name: NameQuery, scope: ScopeQuery = EXECUTOR_SCOPE
+) -> SecretValuesOut:
+    """The values of a secret of scope keptn-job-executor-service, for the job executor (Capstan's).
+
+    Unlike Keptn's secret API, which never returned values, this lets an execution plane outside
+    the control plane's machine read the secrets its jobs need (Keptn's job executor read them
+    from its Kubernetes namespace); only that one scope, and only with ``secrets:use``.
+    """
+    scope = validate_scope(scope or EXECUTOR_SCOPE, field="scope")
+    if scope != EXECUTOR_SCOPE:
+        raise ForbiddenError(f"only secrets of scope '{EXECUTOR_SCOPE}' can be read", field="scope")
+    name = validate_secret_name(name, field="name")
+    return SecretValuesOut(
+        name=name, scope=scope, data=await secret_store.read_secret_values(pool, box, name, scope)
+    )
 
 
 @router.get("/scope", response_model=ScopesOut, responses=_responses(401, 503), dependencies=[_READ])

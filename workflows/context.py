@@ -50,6 +50,8 @@ SEEN_IDS_CARRIED = 500
 """Of those, how many survive a continue-as-new."""
 COMPLETE_TASK_PATCH = "answers-after-completion"
 """Marks contexts that ignore answers to a task completed earlier in the same workflow activation."""
+REAP_WHILE_WAITING_PATCH = "reap-while-waiting"
+"""Marks contexts that end once their last sequence ends, also when sequences ran side by side."""
 
 
 def _event_stage(event: dict[str, Any]) -> str:
@@ -240,8 +242,16 @@ class ContextWorkflow:
     @workflow.run
     async def run(self, input: ContextInput) -> ContextResult:
         """Run every triggered sequence and its follow-ups; end when none is left."""
+        # Before this patch the loop's first wait ignored runs that had finished: with two
+        # sequences running side by side (parallel stages), the one that finished second was
+        # never reaped and the context never ended. Old histories replay the old wait.
+        reap_while_waiting = workflow.patched(REAP_WHILE_WAITING_PATCH)
         while True:
-            await workflow.wait_condition(lambda: bool(self.pending) or not self._runs)
+            await workflow.wait_condition(
+                lambda: bool(self.pending) or not self._runs or (reap_while_waiting and self._any_done())
+            )
+            if reap_while_waiting:
+                self._reap()
             if self.pending and not self._runs and workflow.info().is_continue_as_new_suggested():
                 await self._drain()
                 workflow.continue_as_new(self._carry_over())
@@ -252,10 +262,11 @@ class ContextWorkflow:
                 if not self.pending:
                     return ContextResult(sequences_run=self.sequences_run)
                 continue
-            await workflow.wait_condition(
-                lambda: bool(self.pending) or any(task.done() for _, task in self._runs.values())
-            )
+            await workflow.wait_condition(lambda: bool(self.pending) or self._any_done())
             self._reap()
+
+    def _any_done(self) -> bool:
+        return any(task.done() for _, task in self._runs.values())
 
     def _start(self, trigger: SequenceTriggered) -> None:
         run = SequenceRun(self, trigger.event)

@@ -3,31 +3,20 @@ test costs seconds on a loaded machine), each test using ids of its own."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest_asyncio
 
 from store.db import create_pool
-from tests.fixtures.database import TEMPLATE, _admin, with_database
+from tests.fixtures.database import fresh_database
 
 
 @pytest_asyncio.fixture(scope="module")
 async def module_db_url(database_url: str) -> AsyncIterator[str]:
     """URL of a fresh, migrated database for the module; dropped afterwards."""
-    name = f"capstan_cdevents_{uuid.uuid4().hex[:12]}"
-    admin = await _admin(database_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}"')
-    finally:
-        await admin.close()
-    yield with_database(database_url, name)
-    admin = await _admin(database_url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    async with fresh_database(database_url, "capstan_cdevents") as url:
+        yield url
 
 
 @pytest_asyncio.fixture(scope="module")

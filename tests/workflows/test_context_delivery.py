@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -10,6 +11,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.keptn_schemas import assert_matches_event_schema
 from tests.workflows.stack import Stack, running_stack
+from workflows.context_models import ContextResult, context_workflow_id
 
 SHIPYARD = """apiVersion: spec.keptn.sh/0.2.4
 kind: Shipyard
@@ -119,6 +121,13 @@ async def test_a_three_stage_delivery_merges_payloads_and_chains_stages(stack: S
         assert_matches_event_schema(event)
     # no rollback: it only runs when staging fails
     assert not await stack.events(context, "sh.keptn.event.staging.rollback.triggered")
+    # with nothing left to run the context ends by itself, also after two sequences ran side by
+    # side (it once waited for ever for the one that finished second)
+    handle = stack.client.get_workflow_handle(
+        context_workflow_id(stack.project, context), result_type=ContextResult
+    )
+    result = await asyncio.wait_for(handle.result(), 10)
+    assert result.sequences_run == 4
 
 
 async def test_a_failing_task_stops_the_sequence_and_triggers_the_rollback(stack: Stack):

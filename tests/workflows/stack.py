@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Generator
@@ -201,22 +202,46 @@ async def running_stack(
         },
     )
     app = create_app(settings)
-    async with app.router.lifespan_context(app), httpx.AsyncClient() as http:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://test", headers={"x-token": TOKEN}
-        ) as api:
-            worker = Worker(
-                client,
-                task_queue=queue,
-                workflows=ALL_WORKFLOWS,
-                activities=build_activities(pool, http, client=client, task_queue=queue, settings=settings),
-            )
-            async with worker, _serving(app, serve) as base_url:
-                try:
-                    yield Stack(api=api, client=client, task_queue=queue, pool=pool, base_url=base_url)
-                finally:
-                    await terminate_open_workflows(client, queue)
+    watchdog: asyncio.Task[None] | None = None
+    try:
+        async with app.router.lifespan_context(app), httpx.AsyncClient() as http:
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://test", headers={"x-token": TOKEN}
+            ) as api:
+                worker = Worker(
+                    client,
+                    task_queue=queue,
+                    workflows=ALL_WORKFLOWS,
+                    activities=build_activities(
+                        pool, http, client=client, task_queue=queue, settings=settings
+                    ),
+                )
+                async with worker, _serving(app, serve) as base_url:
+                    try:
+                        yield Stack(api=api, client=client, task_queue=queue, pool=pool, base_url=base_url)
+                    finally:
+                        watchdog = asyncio.create_task(_report_slow_stop(queue))
+                        await terminate_open_workflows(client, queue)
+    finally:
+        if watchdog is not None:
+            watchdog.cancel()
+
+
+SLOW_STOP = 30.0
+"""Seconds after which a stack that is still stopping prints what it waits for."""
+
+
+async def _report_slow_stop(queue: str) -> None:
+    """Print every pending asyncio task's stack if the stack is still stopping after SLOW_STOP s.
+
+    A stop that hangs otherwise shows only pytest-timeout's thread dump, where the event loop sits
+    idle in select(); the task stacks say which await never returns.
+    """
+    await asyncio.sleep(SLOW_STOP)
+    print(f"stack {queue} still stopping after {SLOW_STOP:.0f} s; pending tasks:")  # noqa: T201
+    for task in asyncio.all_tasks():
+        task.print_stack(file=sys.stdout)
 
 
 class _Server(uvicorn.Server):

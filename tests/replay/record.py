@@ -13,7 +13,8 @@ integration, and writes the history of every workflow of the namespace as Tempor
 Scenarios, all in one project (``dev`` then ``prod`` by ``triggeredOn``):
 
 * ``delivery`` on ``carts``: deployment, evaluation (built-in lighthouse, no SLI provider),
-  a manual approval decided by an ``approval.finished`` event, release; then prod's delivery;
+  a manual approval decided by an ``approval.finished`` event, release; then the deliveries of
+  ``prod`` and ``prod-eu`` side by side (the context must end after the second one);
 * two ``delivery`` triggers on ``orders`` at once: the second waits in the service's queue;
 * ``remediation`` on ``carts``: get-action (built-in, from ``remediation.yaml``), action,
   evaluation;
@@ -70,6 +71,11 @@ spec:
         - name: delivery
           triggeredOn: [{event: dev.delivery.finished}]
           tasks: [{name: deployment}, {name: release}]
+    - name: prod-eu
+      sequences:
+        - name: delivery
+          triggeredOn: [{event: dev.delivery.finished}]
+          tasks: [{name: deployment}]
 """
 REMEDIATION = """apiVersion: spec.keptn.sh/0.1.4
 kind: Remediation
@@ -275,6 +281,9 @@ async def run_scenarios(api_url: str, database_url: str, project: str, hook_port
                 notify = await _trigger(api, project, "notify", "orders")
                 expected[notify] = "sh.keptn.event.dev.notify.finished"
                 await _until_finished(database_url, expected, within=240)
+                side_by_side = "sh.keptn.event.prod-eu.delivery.finished"
+                deliveries = [context for context, kind in expected.items() if kind == delivered]
+                await _until_finished(database_url, dict.fromkeys(deliveries, side_by_side), within=60)
             finally:
                 stop.set()
                 await approver
@@ -295,6 +304,18 @@ async def fetch_histories(target: str, namespace: str) -> dict[str, str]:
     return found
 
 
+async def _contexts_closed(target: str, namespace: str, within: float) -> bool:
+    """Wait until no context workflow runs; False if some still run after ``within`` seconds."""
+    client = await Client.connect(target, namespace=namespace)
+    query = "WorkflowType = 'KeptnContext' AND ExecutionStatus = 'Running'"
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if not [execution async for execution in client.list_workflows(query)]:
+            return True
+        await asyncio.sleep(0.5)
+    return False
+
+
 def write_histories(histories: dict[str, str], out: Path) -> list[Path]:
     """Write the histories into ``out``; return the files."""
     out.mkdir(parents=True, exist_ok=True)
@@ -310,8 +331,10 @@ async def record(code: Path, out: Path) -> list[Path]:
             await run_scenarios(stack.api_url, stack.database_url, "replay", hook_port)
             if not hooks_received:
                 raise AssertionError("the notify webhook was never called")
-            # Let background work (pushes, state writes, lock hand-overs) settle before reading.
+            # Let background work (pushes, state writes, lock hand-overs) settle before reading,
+            # and the contexts end (versions before 'reap-while-waiting' leave some open for ever).
             await asyncio.sleep(3)
+            await _contexts_closed(stack.temporal_target, "default", within=20)
             histories = await fetch_histories(stack.temporal_target, "default")
     return write_histories(histories, out)
 

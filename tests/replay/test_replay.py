@@ -20,6 +20,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner, WorkflowReplayResults, WorkflowRunner
 
+from workflows.context import REAP_WHILE_WAITING_PATCH
 from workflows.registry import ALL_WORKFLOWS
 from workflows.sequence_run import BUILTIN_APPROVAL_PATCH, BUILTIN_GET_ACTION_PATCH, BUILTIN_LIGHTHOUSE_PATCH
 
@@ -101,3 +102,22 @@ async def test_replay_fails_when_recorded_commands_change(monkeypatch: pytest.Mo
     failures = {run: str(failure) for run, failure in results.replay_failures.items()}
     assert len(failures) == len(histories), failures
     assert all("nondetermin" in text.lower() for text in failures.values()), failures
+
+
+async def test_contexts_with_the_reap_fix_do_not_replay_without_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Contexts recorded with the fix (here: ``prod`` and ``prod-eu`` side by side, then ended)
+    cannot be replayed by code that does not take the patched branch: a worker must not be rolled
+    back past a ``workflow.patched`` while such contexts run (docs/deployment.md). That the fix
+    itself is needed is shown by tests/workflows/test_context_delivery.py, which fails without it.
+    """
+    patched = workflow.patched
+    monkeypatch.setattr(
+        workflow, "patched", lambda patch_id: patch_id != REAP_WHILE_WAITING_PATCH and patched(patch_id)
+    )
+    histories = [
+        h for h in _histories() if REAP_WHILE_WAITING_PATCH in _patches(h) and "prod-eu" in h.to_json()
+    ]
+    assert len(histories) >= 3  # the carts delivery and the two orders deliveries
+    results = await _replay(histories, UnsandboxedWorkflowRunner())
+    failures = {run: str(failure) for run, failure in results.replay_failures.items()}
+    assert len(failures) == len(histories), failures

@@ -28,8 +28,9 @@ from capstan.telemetry import client_span, traceparent_headers
 from keptn.errors import KeptnError, NotFoundError
 from keptn.evaluation_payload import scope_data
 from keptn.event_types import EventKind, TaskEventType, maybe_parse_event_type, task_event_type
-from keptn.webhook import WEBHOOK_FILE, Webhook, find_webhook, mask, parse_webhook_config, render_request
-from keptn.webhook import template_context as webhook_template_context
+from keptn.secrets import mask
+from keptn.webhook import WEBHOOK_FILE, Webhook, find_webhook, parse_webhook_config, render_request
+from keptn.webhook_template import template_context as webhook_template_context
 from store.resources import ResourceScope, get_resource
 from store.secrets import read_secret_values
 

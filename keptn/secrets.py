@@ -15,14 +15,17 @@ Capstan has no Kubernetes service accounts, so a scope is just a validated name:
 shipped (:data:`KEPTN_SCOPES`) are always listed, and any other valid scope may be used. Webhooks
 read secrets of scope ``keptn-webhook-service``, as Keptn's webhook-service did.
 
-Error messages name the field and, for keys, the key; they never contain a value.
+Error messages name the field and, for keys, the key; they never contain a value. :func:`mask`
+hides values in text that may contain them (webhook messages, job output).
 """
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from keptn.errors import InvalidInputError
 
@@ -223,3 +226,31 @@ def validate_secret(name: object, scope: object, data: object) -> SecretSpec:
         scope=validate_scope(scope),
         data=validate_secret_data(data),
     )
+
+
+MASK = "***"
+"""What :func:`mask` puts where a secret value was."""
+
+
+def _lower(match: re.Match[str]) -> str:
+    return match.group().lower()
+
+
+def mask(text: str, secrets: Iterable[str]) -> str:
+    """Replace every secret value in ``text`` with ``***``.
+
+    Besides each value as it is, its JSON-escaped and URL-encoded forms are masked, since a value
+    may reach a message through a rendered payload or URL. Longer values are masked first, so a
+    secret containing another is masked whole. Empty values are ignored.
+    """
+    forms: set[str] = set()
+    for secret in secrets:
+        if secret:
+            forms.update((secret, json.dumps(secret, ensure_ascii=False)[1:-1], quote(secret, safe="")))
+            encoded = quote(secret, safe="")
+            forms.update((quote(secret, safe="/:@"), re.sub("%[0-9A-F]{2}", _lower, encoded)))
+    forms.discard("")
+    if not forms or not text:
+        return text
+    pattern = re.compile("|".join(re.escape(form) for form in sorted(forms, key=len, reverse=True)))
+    return pattern.sub(MASK, text)

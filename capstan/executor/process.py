@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from keptn.webhook import MASK, mask
+from keptn.secrets import MASK, mask
 
 __all__ = [
     "CONTAINER_MOUNT",

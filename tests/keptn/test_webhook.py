@@ -10,22 +10,19 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from keptn.errors import InvalidInputError
+from keptn.secrets import mask
 from keptn.webhook import (
     EnvFrom,
     Header,
     InvalidWebhookConfigError,
     RenderedRequest,
-    TemplateError,
     WebhookRequest,
-    check_template,
     find_webhook,
     is_json_payload,
-    mask,
     parse_webhook_config,
-    render,
     render_request,
-    template_context,
 )
+from keptn.webhook_template import TemplateError, check_template, render, template_context
 
 SPEC_EXAMPLE = """\
 apiVersion: webhookconfig.keptn.sh/v1beta1

@@ -33,6 +33,7 @@ from capstan.settings import Settings
 from tests.capstan.cli_runner import CAPSTAN as CAPSTAN_COMMAND
 from tests.capstan.cli_runner import Run, one_error_line
 from tests.fixtures.ports import free_port
+from tests.fixtures.temporal import running_worker
 from tests.workflows.stack import Stack, terminate_open_workflows
 from workflows.registry import ALL_WORKFLOWS
 
@@ -107,7 +108,10 @@ async def gateway(
                 ),
             )
             base = f"http://127.0.0.1:{port}"
-            async with worker, httpx.AsyncClient(base_url=base, headers={"x-token": TOKEN}) as api:
+            async with (
+                running_worker(worker, queue),
+                httpx.AsyncClient(base_url=base, headers={"x-token": TOKEN}) as api,
+            ):
                 stack = Stack(api=api, client=client, task_queue=queue, pool=pool)
                 await stack.create_project(stack.project, SHIPYARD, "carts", "orders")
                 try:

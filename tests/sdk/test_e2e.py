@@ -29,6 +29,7 @@ from activities.registry import build_activities
 from api.main import create_app
 from capstan.sdk._push import PushServer
 from capstan.settings import Settings
+from tests.fixtures.temporal import running_worker
 from tests.workflows.stack import terminate_open_workflows
 from workflows.registry import ALL_WORKFLOWS
 
@@ -80,7 +81,10 @@ async def control_plane(
         )
         api_url = f"http://127.0.0.1:{server.port}/api"
         try:
-            async with worker, httpx.AsyncClient(base_url=api_url, headers={"x-token": TOKEN}) as http:
+            async with (
+                running_worker(worker, queue),
+                httpx.AsyncClient(base_url=api_url, headers={"x-token": TOKEN}) as http,
+            ):
                 try:
                     yield ControlPlane(api_url, http)
                 finally:

@@ -20,6 +20,8 @@ from temporalio import workflow
 from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError
 
+from tests.fixtures.temporal import running_worker
+
 with workflow.unsafe.imports_passed_through():
     from temporalio.api.enums.v1 import EventType
     from temporalio.contrib.pydantic import pydantic_data_converter
@@ -214,7 +216,7 @@ async def lock_env(client: Client, idle_timeout: timedelta) -> AsyncIterator[Loc
     activities = QueueLockActivities(
         client, task_queue, idle_timeout=idle_timeout, heartbeat_every=timedelta(milliseconds=200)
     )
-    async with Worker(
+    worker = Worker(
         client,
         task_queue=task_queue,
         workflows=[QueueLockWorkflow, Requester, GrantRecorder],
@@ -222,7 +224,8 @@ async def lock_env(client: Client, idle_timeout: timedelta) -> AsyncIterator[Loc
         # A cancelled watch notices at its next heartbeat: make that soon, so that it has ended
         # before its lock does (else the SDK logs "Activity not found on completion").
         max_heartbeat_throttle_interval=timedelta(milliseconds=200),
-    ):
+    )
+    async with running_worker(worker, task_queue):
         # A project of its own: lock ids are global in the namespace.
         yield Lock(client, task_queue, activities, project=f"p{uuid.uuid4().hex[:10]}")
 

@@ -30,6 +30,7 @@ from activities.registry import build_activities
 from api.main import create_app
 from capstan.settings import Settings
 from tests.fixtures.ports import free_port
+from tests.fixtures.temporal import running_worker
 from workflows.context_models import CONTROL_SIGNAL, ControlRequest
 from workflows.registry import ALL_WORKFLOWS
 
@@ -217,7 +218,7 @@ async def running_stack(
                         pool, http, client=client, task_queue=queue, settings=settings
                     ),
                 )
-                async with worker, _serving(app, serve) as base_url:
+                async with running_worker(worker, queue), _serving(app, serve) as base_url:
                     try:
                         yield Stack(api=api, client=client, task_queue=queue, pool=pool, base_url=base_url)
                     finally:

@@ -45,7 +45,7 @@ from store import events as event_store
 from store import open_events
 from store import projects as project_store
 from store import sequences as execution_store
-from tests.fixtures.temporal import _binary
+from tests.fixtures.temporal import _binary, running_worker
 from workflows.context_models import CONTROL_SIGNAL, ContextResult, ControlRequest, context_workflow_id
 from workflows.queue_lock_models import WATCH_HOLDER_ACTIVITY, HolderClosed, HolderWatch, lock_workflow_id
 from workflows.registry import ALL_WORKFLOWS
@@ -235,9 +235,10 @@ async def plane(ts_env: WorkflowEnvironment, pool: asyncpg.Pool, db_url: str) ->
         real = build_activities(pool, http, client=ts_env.client, task_queue=running.queue)
         activities = [act for act in real if getattr(act, "__name__", "") != "watch_lock_holder"]
         activities.append(holder_not_watched)
-        async with Worker(
+        worker = Worker(
             ts_env.client, task_queue=running.queue, workflows=ALL_WORKFLOWS, activities=activities
-        ):
+        )
+        async with running_worker(worker, running.queue):
             try:
                 yield running
             finally:

@@ -39,7 +39,7 @@ from api.main import create_app
 from capstan.secret_box import generate_secret_key
 from capstan.settings import Settings
 from keptn.secrets import KEPTN_SCOPES
-from tests.api.conftest import TOKEN
+from tests.fixtures.app_client import TOKEN
 from tests.store.factories import SHIPYARD
 
 MAX_EXAMPLES = 25

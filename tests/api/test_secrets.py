@@ -19,8 +19,8 @@ from capstan.settings import Settings
 from keptn.secrets import KEPTN_SCOPES
 from store import secrets as secret_store
 from store.db import create_pool
-from tests.api.conftest import TOKEN
 from tests.api.helpers import assert_error
+from tests.fixtures.app_client import TOKEN
 
 SECRET = "/api/secrets/v1/secret"
 SCOPE = "/api/secrets/v1/scope"

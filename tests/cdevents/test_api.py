@@ -19,12 +19,10 @@ import pytest
 import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
-from api.main import create_app
-from capstan.settings import Settings
 from keptn.cdevents_inbound import ACCEPTED_TYPES
 from tests.cdevents.schemas import conformance_examples
+from tests.fixtures.app_client import app_client
 
-TOKEN = "cdevents-token"
 SHIPYARD = """apiVersion: spec.keptn.sh/0.2.4
 kind: Shipyard
 metadata: {name: cd}
@@ -45,24 +43,13 @@ PURL = "pkg:docker/keptnexamples/carts@0.13.1?repository_url=docker.io"
 
 @pytest_asyncio.fixture(scope="module")
 async def api(module_db_url: str, temporal_env: WorkflowEnvironment) -> AsyncIterator[httpx.AsyncClient]:
-    settings = Settings(
-        database_url=module_db_url,
-        api_token=TOKEN,
-        temporal_address=temporal_env.client.service_client.config.target_host,
-        temporal_task_queue=f"cdevents-api-{uuid.uuid4()}",
-    )
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://test", headers={"x-token": TOKEN}
-        ) as client:
-            body = {"name": "sockshop", "shipyard": base64.b64encode(SHIPYARD.encode()).decode()}
-            assert (await client.post("/api/controlPlane/v1/project", json=body)).status_code == 201
-            service = {"serviceName": "carts"}
-            created = await client.post("/api/controlPlane/v1/project/sockshop/service", json=service)
-            assert created.status_code == 200, created.text
-            yield client
+    async with app_client(module_db_url, temporal_env, "cdevents-api") as client:
+        body = {"name": "sockshop", "shipyard": base64.b64encode(SHIPYARD.encode()).decode()}
+        assert (await client.post("/api/controlPlane/v1/project", json=body)).status_code == 201
+        service = {"serviceName": "carts"}
+        created = await client.post("/api/controlPlane/v1/project/sockshop/service", json=service)
+        assert created.status_code == 200, created.text
+        yield client
 
 
 @pytest.fixture

@@ -17,9 +17,9 @@ import pytest_asyncio
 
 from keptn.events import format_keptn_time
 from store.events import insert_event
-from tests.api.conftest import TOKEN
 from tests.api.helpers import assert_error, create_project
 from tests.bridge.helpers import browser, create_token, login, testids
+from tests.fixtures.app_client import TOKEN
 
 DORA = "/api/v1/metrics/dora"
 NOW = datetime.now(UTC).replace(microsecond=0)

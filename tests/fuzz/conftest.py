@@ -25,7 +25,7 @@ from temporalio.testing import WorkflowEnvironment
 from api.main import create_app
 from capstan.secret_box import generate_secret_key
 from capstan.settings import Settings
-from tests.api.conftest import TOKEN
+from tests.fixtures.app_client import TOKEN
 from tests.store.factories import SHIPYARD
 
 PROJECT = "sockshop"

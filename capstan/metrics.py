@@ -19,6 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, His
 
 from capstan.settings import Settings
 from keptn.event_types import EventKind, SequenceEventType, TaskEventType, maybe_parse_event_type
+from keptn.sequence import RESULT_RANK
 from store.events import parse_event_time
 from store.metrics import count_executions_by_state, event_time
 
@@ -74,8 +75,6 @@ TASK_DURATION = Histogram(
     buckets=(0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 1800, 3600, 4 * 3600, 24 * 3600),
 )
 
-_RESULTS = ("pass", "warning", "fail")
-
 
 def event_kind(event_type: str) -> str:
     """The label of an event type: ``task.finished``, ``sequence.triggered``, … or ``other``.
@@ -94,7 +93,7 @@ def _result(data: Mapping[str, Any]) -> str:
     if data.get("status") == "errored":
         return "errored"
     result = data.get("result")
-    return result if isinstance(result, str) and result in _RESULTS else "unknown"
+    return result if isinstance(result, str) and result in RESULT_RANK else "unknown"
 
 
 async def observe_task_finished(db: asyncpg.Pool | asyncpg.Connection, event: Mapping[str, Any]) -> None:

@@ -40,10 +40,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from keptn.event_types import EventKind, SequenceEventType, TaskEventType, maybe_parse_event_type
+from keptn.sequence import PASSING_RESULTS
 
 DEPLOYMENT_FINISHED = "sh.keptn.event.deployment.finished"
 PROBLEM = "sh.keptn.events.problem"
-PASSING = frozenset({"pass", "warning"})
 FAILED = "fail"
 FAILING_TASKS = frozenset({"evaluation", "test"})
 """Tasks whose ``fail`` inside a deployment's sequence makes it a failed change."""
@@ -184,7 +184,7 @@ def deployments(events: Iterable[DoraEvent], stage: str) -> list[_Deployment]:
     """Successful deployments in ``stage``, oldest first, one per ``deployment.triggered``."""
     found: dict[str, _Deployment] = {}
     for event in sorted(events, key=lambda e: e.time):
-        if event.type != DEPLOYMENT_FINISHED or event.stage != stage or event.result not in PASSING:
+        if event.type != DEPLOYMENT_FINISHED or event.stage != stage or event.result not in PASSING_RESULTS:
             continue
         key = event.triggered_id or event.id
         if key not in found and event.service:
@@ -301,7 +301,7 @@ def _incidents(events: Sequence[DoraEvent], query: DoraQuery) -> list[_Incident]
                 by_context[key] = _Incident(opened=event.time, service=event.service)
             elif (
                 sequence.kind is EventKind.FINISHED
-                and event.result in PASSING
+                and event.result in PASSING_RESULTS
                 and event.status not in UNFINISHED_STATUSES
             ):
                 remediation_ends.setdefault(key, []).append(event.time)

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from keptn.event_types import EventKind, SequenceEventType, TaskEventType, maybe_parse_event_type
-from keptn.sequence import follow_up_sequences, worst_result
+from keptn.sequence import PASSING_RESULTS, follow_up_sequences, worst_result
 from keptn.shipyard import Shipyard
 
 CONTROLLER_SOURCE = "shipyard-controller"
@@ -28,8 +28,6 @@ CONTROLLER_SOURCE = "shipyard-controller"
 
 FINAL_STATES = frozenset({"finished", "aborted", "timedOut"})
 """Overall states of the sequence state view after which nothing runs any more."""
-
-PASSING = ("pass", "warning")
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -189,7 +187,7 @@ class WatchModel:
         """Whether the context ended normally with result pass or warning (exit code 0)."""
         return (
             self.state == "finished"
-            and self.result in PASSING
+            and self.result in PASSING_RESULTS
             and not any(s.status == "errored" for s in self.stages)
         )
 

@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.fixtures.prometheus",
     "tests.fixtures.receiver",
     "tests.fixtures.temporal",
+    "tests.harness.crashes",
 ]

@@ -1,0 +1,1 @@
+"""The test suite's own machinery: the contained runner behind scripts/test and its pytest plugin."""

@@ -10,7 +10,10 @@ that cannot be read is answered with ``.finished`` ``fail``/``errored`` naming t
 The SDK's dispatcher takes each event id once per process, so an event stays taken while the
 control plane restarts and is polled again; the journal (:mod:`capstan.executor.journal`) does
 the same across restarts of the executor itself. So an action never runs twice for one triggered
-id (``tests/executor`` proves both).
+id (``tests/executor`` proves both). When the control plane cannot be reached before anything
+ran (the config read or the ``.started`` failed after all retries), the event is given back
+(:class:`~capstan.sdk.TryAgainLater`) and handled when a poll lists it again; a ``.started``
+sent twice that way has one id, so it is stored once.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from capstan.sdk import Backoff, ControlPlaneError, Integration, TaskContext
+from capstan.sdk import Backoff, ControlPlaneError, Integration, TaskContext, TryAgainLater
 from keptn.job_config import CONFIG_URI, Action, InvalidJobConfigError, find_action, parse_job_config
 
 from .job import JobRefused, Policy, TaskReport, run_action
@@ -169,6 +172,8 @@ class Executor:
         try:
             found = await reader.read(scope, CONFIG_URI)
         except ControlPlaneError as exc:
+            if exc.retryable:  # nothing was sent or run yet: the next poll lists the event again
+                raise TryAgainLater(f"cannot read {CONFIG_URI}: {exc.message}") from exc
             ctx.logger.error("cannot read %s, not answering: %s", CONFIG_URI, exc.message)
             return
         if found is None:
@@ -197,6 +202,8 @@ class Executor:
         try:
             await ctx.send_started()
         except ControlPlaneError as exc:
+            if exc.retryable:  # resent later with the same id, so stored once at most
+                raise TryAgainLater(f"could not send .started: {exc.message}") from exc
             ctx.logger.error("could not send .started, not running the action: %s", exc.message)
             return
         # Journalled before anything runs: a crash from here on is never followed by a rerun.
@@ -253,7 +260,12 @@ class Executor:
         }
         try:
             if started:
-                await ctx.send_started()
+                try:
+                    await ctx.send_started()
+                except ControlPlaneError as exc:
+                    if exc.retryable:  # as in handle(): nothing was sent, try on a later poll
+                        raise TryAgainLater(f"could not send .started: {exc.message}") from exc
+                    raise
             await ctx.send_finished(
                 data, result=outcome.result, status=outcome.status, message=outcome.message
             )

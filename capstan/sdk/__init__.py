@@ -25,7 +25,7 @@ Logs go through the standard ``logging`` module (logger ``capstan.sdk``); each r
 """
 
 from ._client import Backoff, ControlPlaneError
-from ._context import TaskContext, TaskFailed, TaskHandler
+from ._context import TaskContext, TaskFailed, TaskHandler, TryAgainLater
 from ._integration import Integration
 from ._subscriptions import Subscription
 
@@ -37,4 +37,5 @@ __all__ = [
     "TaskContext",
     "TaskFailed",
     "TaskHandler",
+    "TryAgainLater",
 ]

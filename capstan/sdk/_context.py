@@ -22,10 +22,28 @@ from keptn.event_types import EventKind
 from ._client import ControlPlaneError
 from ._events import answer_event, finished_data, parse_triggered, scope_data
 
-__all__ = ["SendEvent", "TaskContext", "TaskFailed", "TaskHandler"]
+__all__ = ["SendEvent", "TaskContext", "TaskFailed", "TaskHandler", "TryAgainLater"]
 
 SendEvent = Callable[[Mapping[str, Any]], Awaitable[None]]
 """Sends one complete event to the control plane (retrying as :class:`~capstan.sdk.Backoff` says)."""
+
+
+class TryAgainLater(Exception):
+    """Raise it in a handler, before it sent anything, to give the event back for a later poll.
+
+    For a passing obstacle, such as the control plane being unreachable while the handler reads
+    what it needs: the SDK forgets that it took the event, sends nothing, and the pull loop hands
+    it to the handler again when a poll next lists it (it stays open until a ``.finished``). In
+    push mode nothing offers it again. Raised after ``.started`` was sent, it counts as any other
+    exception (automatic responses: ``.finished`` errored).
+
+    Args:
+        message: why, for the log.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 class TaskFailed(Exception):

@@ -1,7 +1,9 @@
 """Handing received ``.triggered`` events to task handlers, once each, with Keptn's answers.
 
 For a handler with automatic responses (go-utils ``Keptn.OnEvent``): ``.started`` is sent
-first (if that fails, the handler does not run), then the handler runs, then ``.finished``:
+first (if that fails, the handler does not run; if the control plane could not be reached, the
+event is given back, to be taken again when a poll lists it), then the handler runs, then
+``.finished``:
 
 * the handler returned a dict (or None): its data over the scope, default ``pass``/``succeeded``;
 * it raised :class:`~capstan.sdk.TaskFailed`: that exception's result, status, message and data;
@@ -26,7 +28,7 @@ from enum import StrEnum
 from typing import Any
 
 from ._client import ControlPlaneError
-from ._context import SendEvent, TaskContext, TaskFailed, TaskHandler
+from ._context import SendEvent, TaskContext, TaskFailed, TaskHandler, TryAgainLater
 from ._events import InvalidTriggeredEvent, parse_triggered
 from ._subscriptions import Subscription, SubscriptionBook
 
@@ -66,6 +68,10 @@ class IdCache:
             self._ids.move_to_end(event_id)
             return True
         return False
+
+    def discard(self, event_id: str) -> None:
+        """Forget an id (its event may be taken again)."""
+        self._ids.pop(event_id, None)
 
     def add(self, event_id: str) -> None:
         """Remember an id, forgetting the least recently seen one if full."""
@@ -220,7 +226,15 @@ class Dispatcher:
         try:
             await ctx._started()
         except ControlPlaneError as exc:
-            ctx.logger.error("could not send .started, not running the handler: %s", exc.message)
+            if exc.retryable:
+                # Nothing was stored (or, if it was, the same .started id makes a resend harmless):
+                # the task is still open, so the next poll that lists it gets another try.
+                self._taken.discard(ctx.triggered_id)
+                ctx.logger.error(
+                    "could not send .started, giving the event back for a later poll: %s", exc.message
+                )
+            else:
+                ctx.logger.error("could not send .started, not running the handler: %s", exc.message)
             return
         try:
             returned = await spec.handler(ctx)
@@ -262,6 +276,12 @@ class Dispatcher:
     async def _run_manual(self, ctx: TaskContext, spec: TaskSpec) -> None:
         try:
             await spec.handler(ctx)
+        except TryAgainLater as later:
+            if ctx._started_sent:
+                ctx.logger.error("TryAgainLater after .started is not honoured: %s", later.message)
+            else:
+                self._taken.discard(ctx.triggered_id)
+                ctx.logger.warning("given back for a later poll: %s", later.message)
         except Exception as exc:
             ctx.logger.exception("handler raised %s (no automatic response)", type(exc).__name__)
         if ctx._started_sent and not ctx._finished_sent:

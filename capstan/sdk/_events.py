@@ -6,8 +6,12 @@ id, the same ``shkeptncontext`` and ``gitcommitid``, ``source`` = the integratio
 scope (``project``, ``stage``, ``service``, ``labels``) of the ``.triggered`` event's data. A
 ``.finished`` without ``status``/``result`` gets ``succeeded``/``pass``.
 
-Every answer's ``id`` (a uuid4) and ``time`` are chosen once, when it is built, so that resending
-it after a lost response is idempotent (the gateway keeps the client's id).
+Every answer's ``id`` and ``time`` are chosen once, when it is built, so that resending it after
+a lost response is idempotent (the gateway keeps the client's id and stores an id once). The id
+of a ``.started`` is derived from the source and the ``.triggered`` id (:func:`started_id`), so a
+``.started`` built again for the same task (its event released and taken again after the control
+plane was unreachable) is stored once too: Keptn ends a task when it has as many ``.finished`` as
+``.started`` events, and a second ``.started`` would hold it open. Other answers get a uuid4.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ __all__ = [
     "answer_event",
     "finished_data",
     "parse_triggered",
+    "started_id",
     "scope_data",
 ]
 
@@ -132,6 +137,15 @@ def _check_json(data: Mapping[str, Any]) -> None:
         raise TypeError(f"task data is not JSON-serialisable: {exc}") from None
 
 
+_STARTED_IDS = uuid.UUID("5d1e0b7c-3f0c-4a55-9a8e-2b6f4c1d9e21")
+"""Namespace of :func:`started_id`'s uuid5s."""
+
+
+def started_id(source: str, triggered_id: str) -> str:
+    """The id of the ``.started`` that ``source`` sends for the ``.triggered`` event ``triggered_id``."""
+    return str(uuid.uuid5(_STARTED_IDS, f"{source}\n{triggered_id}"))
+
+
 def answer_event(
     triggered: Mapping[str, Any],
     kind: EventKind,
@@ -140,7 +154,7 @@ def answer_event(
     data: Mapping[str, Any],
     now: datetime.datetime | None = None,
 ) -> dict[str, Any]:
-    """Build an answer to a task ``.triggered`` event, with a fresh id and the current time.
+    """Build an answer to a task ``.triggered`` event, with its id and the current time.
 
     Args:
         triggered: the ``.triggered`` event (checked by :func:`parse_triggered`).
@@ -156,7 +170,7 @@ def answer_event(
     _check_json(data)
     event: dict[str, Any] = {
         "specversion": "1.0",
-        "id": str(uuid.uuid4()),
+        "id": started_id(source, triggered["id"]) if kind is EventKind.STARTED else str(uuid.uuid4()),
         "source": source,
         "type": str(parsed.with_kind(kind)),
         "time": format_keptn_time(now or datetime.datetime.now(datetime.UTC)),

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from capstan.sdk import TaskContext, TaskFailed
+from capstan.sdk import TaskContext, TaskFailed, TryAgainLater
 from tests.sdk.conftest import MakeIntegration
 from tests.sdk.fakes import FINISHED, STARTED, answers_to, run_until_answered, triggered, wait_for
 
@@ -289,3 +289,60 @@ async def test_a_rejected_started_skips_the_handler(make_integration: MakeIntegr
         await asyncio.sleep(0.15)  # several polls: the event is not taken again
     assert ran == []
     assert len(cp.calls_to("POST", "/v1/event")) == 1
+
+
+async def test_a_started_the_control_plane_never_got_is_tried_again_on_a_later_poll(
+    make_integration: MakeIntegration, cp
+):
+    integration = make_integration()
+    ran = []
+
+    @integration.task("deployment")
+    async def deploy(ctx: TaskContext) -> dict[str, Any]:
+        ran.append(ctx.triggered_id)
+        return {}
+
+    cp.script("event", *[httpx.ConnectError("down")] * 4)  # every attempt of the first try
+    event = triggered()
+    cp.add(event)
+    await run_until_answered(integration, cp, event)
+    posts = [c.body for c in cp.calls_to("POST", "/v1/event")]
+    assert [p["type"] for p in posts] == [STARTED] * 5 + [FINISHED]
+    assert len({p["id"] for p in posts[:5]}) == 1  # the resend is the same .started
+    assert ran == [event["id"]]
+
+
+async def test_a_handler_can_give_its_event_back_before_answering(make_integration: MakeIntegration, cp):
+    integration = make_integration()
+    tries = []
+
+    @integration.task("deployment", auto_response=False)
+    async def deploy(ctx: TaskContext) -> None:
+        tries.append(ctx.triggered_id)
+        if len(tries) == 1:
+            raise TryAgainLater("the resource store is away")
+        await ctx.send_started()
+        await ctx.send_finished({})
+
+    event = triggered()
+    cp.add(event)
+    await run_until_answered(integration, cp, event)
+    assert tries == [event["id"], event["id"]]
+    assert [e["type"] for e in answers_to(cp, event)] == [STARTED, FINISHED]
+
+
+async def test_giving_back_after_started_is_refused(make_integration: MakeIntegration, cp):
+    integration = make_integration()
+    tries = []
+
+    @integration.task("deployment", auto_response=False)
+    async def deploy(ctx: TaskContext) -> None:
+        tries.append(ctx.triggered_id)
+        await ctx.send_started()
+        raise TryAgainLater("too late for that")
+
+    cp.add(triggered())
+    async with integration.running():
+        await wait_for(lambda: cp.calls_to("POST", "/v1/event"), "the .started")
+        await asyncio.sleep(0.15)  # several polls: the event is not taken again
+    assert len(tries) == 1

@@ -13,6 +13,7 @@ from capstan.sdk._events import (
     finished_data,
     parse_triggered,
     scope_data,
+    started_id,
 )
 from keptn.event_types import EventKind
 from keptn.events import KeptnEvent
@@ -42,13 +43,19 @@ def test_answer_envelope_references_the_triggered_event():
     KeptnEvent.from_wire(answer)  # a valid Keptn event
 
 
-def test_every_answer_has_its_own_id_and_no_commit_when_the_trigger_has_none():
+def test_answer_ids_and_no_commit_when_the_trigger_has_none():
     event = triggered()
     del event["gitcommitid"]
-    first = answer_event(event, EventKind.STARTED, source="s", data={})
-    second = answer_event(event, EventKind.STARTED, source="s", data={})
+    first = answer_event(event, EventKind.FINISHED, source="s", data={})
+    second = answer_event(event, EventKind.FINISHED, source="s", data={})
     assert first["id"] != second["id"]
     assert "gitcommitid" not in first
+    # one .started per integration and task: built twice, it is the same event
+    started = answer_event(event, EventKind.STARTED, source="s", data={})
+    assert answer_event(event, EventKind.STARTED, source="s", data={})["id"] == started["id"]
+    assert answer_event(event, EventKind.STARTED, source="other", data={})["id"] != started["id"]
+    assert answer_event(triggered(), EventKind.STARTED, source="s", data={})["id"] != started["id"]
+    assert started["id"] == started_id("s", event["id"]) and uuid.UUID(started["id"]).version == 5
 
 
 def test_scope_copies_labels():

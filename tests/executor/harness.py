@@ -13,6 +13,7 @@ import contextlib
 import os
 import signal
 from collections.abc import Generator
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -44,13 +45,21 @@ class Gateway:
         self.api_url = f"http://127.0.0.1:{self.port}/api"
         self._server: _Server | None = None
         self._serving: asyncio.Task[None] | None = None
+        self._lifespan: AbstractAsyncContextManager[Any] | None = None
         self.starts = 0
 
     async def start(self) -> None:
         """Start a new app instance (its own lifespan: pool, Temporal client) on the port."""
         app = create_app(self.settings)
+        # The lifespan is run here, not by uvicorn: a forced uvicorn exit skips the lifespan's
+        # shutdown and drops its still-pending task, whose coroutine the garbage collector then
+        # finalised in whichever thread allocated next. That crashed the test process (SIGSEGV
+        # while a thread-pool thread ran the finaliser, twice in CI).
+        lifespan = app.router.lifespan_context(app)
+        await lifespan.__aenter__()
+        self._lifespan = lifespan
         config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, lifespan="on", log_config=None, access_log=False
+            app, host="127.0.0.1", port=self.port, lifespan="off", log_config=None, access_log=False
         )
         self._server = _Server(config)
         self._serving = asyncio.create_task(self._server.serve())
@@ -65,8 +74,13 @@ class Gateway:
             return
         self._server.should_exit = True
         self._server.force_exit = True
-        await asyncio.wait_for(self._serving, 15)
-        self._server = self._serving = None
+        try:
+            await asyncio.wait_for(self._serving, 15)
+        finally:
+            lifespan, self._lifespan = self._lifespan, None
+            self._server = self._serving = None
+            if lifespan is not None:
+                await lifespan.__aexit__(None, None, None)  # closes its pool and Temporal client
 
     async def restart(self, down_for: float) -> None:
         """Stop, stay down ``down_for`` seconds, start a new instance."""

@@ -231,6 +231,15 @@ async def test_a_failing_command_and_a_timeout_fail_their_sequences(stack: Stack
     assert time.monotonic() - begun < 20
 
 
+async def test_a_stopped_gateway_leaves_no_task_behind(gateway: Gateway):
+    # A pending lifespan task left behind is finalised later by the garbage collector, in any
+    # thread: that crashed the test process (see Gateway.start).
+    await gateway.restart(down_for=0.0)
+    await gateway.stop()
+    left = [task for task in asyncio.all_tasks() if "lifespan" in repr(task.get_coro()).lower()]
+    assert left == []
+
+
 async def test_a_gateway_restart_mid_task_runs_the_task_once(
     stack: Stack, gateway: Gateway, executor: ExecutorProcess, tmp_path: Path
 ):

@@ -64,19 +64,33 @@ def test_the_time_limit_stops_the_whole_tree() -> None:
 
 PROBE_CONFTEST = 'pytest_plugins = ["tests.harness.crashes"]\n'
 
+# The largest file, so xdist schedules it first: the crash comes before most tests ran.
 CRASHES_ONCE = """
-import os, signal
+import os, signal, pytest
 from pathlib import Path
-
-def test_steady():
-    pass
 
 def test_crashes_the_first_time():
     marker = Path(os.environ["PROBE_MARKER"])
     if not marker.exists():
         marker.write_text("crashed once")
         os.kill(os.getpid(), signal.SIGSEGV)
+
+@pytest.mark.parametrize("n", range(5))
+def test_after_the_crash(n):
+    with open(os.environ["PROBE_LOG"], "a") as log:
+        log.write(f"after-{n}\\n")
 """
+
+COUNTED = """
+import os, time, pytest
+
+@pytest.mark.parametrize("n", range(3))
+def test_counted(n):
+    time.sleep(0.2)
+    with open(os.environ["PROBE_LOG"], "a") as log:
+        log.write(f"{__name__}-{n}\\n")
+"""
+COUNTED_FILES = {f"test_counted_{i}.py": COUNTED for i in range(6)}
 
 FAILS = """
 def test_fails():
@@ -95,6 +109,7 @@ def _probe(tmp_path: Path, files: dict[str, str]) -> subprocess.CompletedProcess
         os.environ,
         PYTHONPATH=str(ROOT),
         PROBE_MARKER=str(tmp_path / "marker"),
+        PROBE_LOG=str(tmp_path / "counted.log"),
         CAPSTAN_TEST_WORKERS="2",
         CAPSTAN_TEST_TIME_LIMIT="120",
     )
@@ -111,16 +126,23 @@ def _probe(tmp_path: Path, files: dict[str, str]) -> subprocess.CompletedProcess
 
 
 @pytest.mark.slow
-def test_a_crashed_test_runs_once_more_and_decides(tmp_path: Path) -> None:
-    done = _probe(tmp_path, {"test_crash.py": CRASHES_ONCE})
-    assert "crashed while running 'test_crash.py::test_crashes_the_first_time'" in done.stdout
-    assert "running them once more in a new process" in done.stderr
+def test_a_crash_ends_the_session_and_a_new_one_runs_the_rest(tmp_path: Path) -> None:
+    done = _probe(tmp_path, {"test_a_crash.py": CRASHES_ONCE, **COUNTED_FILES})
+    assert "crashed while running 'test_a_crash.py::test_crashes_the_first_time'" in done.stdout
+    assert "running it once more" in done.stderr
+    assert " 0 test(s) the stopped session did not run" not in done.stderr  # some were left out
     assert done.returncode == 0, done.stdout + done.stderr
+    # every test ran, and ran once: the second session took exactly what the first left out
+    ran = sorted((tmp_path / "counted.log").read_text().split())
+    expected = [f"test_counted_{i}-{n}" for i in range(6) for n in range(3)] + [
+        f"after-{n}" for n in range(5)
+    ]
+    assert ran == sorted(expected)
 
 
 @pytest.mark.slow
 def test_no_second_run_when_something_else_failed(tmp_path: Path) -> None:
-    done = _probe(tmp_path, {"test_crash.py": CRASHES_ONCE, "test_fails.py": FAILS})
+    done = _probe(tmp_path, {"test_a_crash.py": CRASHES_ONCE, "test_fails.py": FAILS})
     assert "crashed while running" in done.stdout
     assert "once more" not in done.stderr
     assert done.returncode == 1

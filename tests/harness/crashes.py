@@ -7,8 +7,10 @@ Loaded by tests/conftest.py in the controlling pytest process and in every xdist
   (tests/harness/contain.py sends the signal, tests/harness/run.py prints the files).
 * With ``CAPSTAN_TEST_CRASH_REPORT`` set, the controlling process writes a JSON file at the end:
   the node ids whose worker died under them (xdist reports them as failures with the text
-  "crashed while running") and how many other failures there were. tests/harness/run.py reads it
-  to run crashed tests again, and only them.
+  "crashed while running"), the other failures, and the collected tests that never ran (the
+  runner ends an xdist session at the first crash: xdist's own replacement of a crashed worker
+  left the session waiting for ever, twice in CI). tests/harness/run.py reads it to run the
+  crashed and the unrun tests, and only them, in a new session.
 """
 
 from __future__ import annotations
@@ -29,10 +31,12 @@ CRASH_MARK = "crashed while running"
 
 @dataclass
 class CrashRecord:
-    """What one test session saw fail."""
+    """What one test session saw fail, and what it never ran."""
 
     crashed: list[str] = field(default_factory=list)
     other_failures: list[str] = field(default_factory=list)
+    not_run: list[str] = field(default_factory=list)
+    """Collected but never reported: what a session ended early by a crash left out."""
 
 
 def is_crash(report: pytest.TestReport) -> bool:
@@ -50,8 +54,16 @@ class _Recorder:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.record = CrashRecord()
+        self.collected: list[str] = []
+        self.reported: set[str] = set()
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, ids: list[str]) -> None:
+        # every worker collects the same list (xdist checks); the controller collects nothing
+        self.collected = list(ids)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.reported.add(report.nodeid)
         if report.failed:
             (self.record.crashed if is_crash(report) else self.record.other_failures).append(report.nodeid)
 
@@ -59,11 +71,13 @@ class _Recorder:
         target = os.environ.get(CRASH_REPORT_ENV)
         if not target or hasattr(self.config, "workerinput"):
             return  # only the controlling process sees every worker's reports
+        not_run = [nodeid for nodeid in self.collected if nodeid not in self.reported]
         Path(target).write_text(
             json.dumps(
                 {
                     "crashed": sorted(set(self.record.crashed)),
                     "otherFailures": sorted(set(self.record.other_failures)),
+                    "notRun": not_run,
                 }
             )
         )
@@ -86,4 +100,8 @@ def read_crash_report(path: Path) -> CrashRecord | None:
         data = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    return CrashRecord(crashed=list(data["crashed"]), other_failures=list(data["otherFailures"]))
+    return CrashRecord(
+        crashed=list(data["crashed"]),
+        other_failures=list(data["otherFailures"]),
+        not_run=list(data["notRun"]),
+    )

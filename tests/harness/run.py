@@ -6,9 +6,9 @@
   :func:`tests.harness.contain.run_contained`: nothing it starts outlives it, and it is stopped,
   with every Python process's stacks printed, after ``CAPSTAN_TEST_TIME_LIMIT`` seconds
   (default 2400).
-* A test whose pytest process died under it (a signal, not a verdict: the Temporal SDK's native
-  core has segfaulted in CI) is run once more in a fresh process, within half the time limit,
-  and only when nothing else failed; the crash stays in the output.
+* A crash of an xdist worker (a signal, not a verdict: a test process has segfaulted in CI) ends
+  the session; the test it ran and every test the session did not run then run in a new session,
+  within half the time limit, only when nothing else failed; the crash stays in the output.
   ``CAPSTAN_TEST_CRASH_RERUNS=0`` turns that off.
 """
 
@@ -43,7 +43,22 @@ def run_pytest(arguments: Sequence[str], *, workers: str, time_limit: float, wor
     stacks.mkdir()
     env = dict(os.environ, **{CRASH_REPORT_ENV: str(report), STACKS_DIR_ENV: str(stacks)})
     outcome = run_contained(
-        [sys.executable, "-m", "pytest", "-n", workers, "--dist", "loadfile", *arguments], time_limit, env=env
+        # At the first crash xdist stops the session (--max-worker-restart 0) instead of replacing
+        # the worker: its replacement has left a session waiting for ever with idle workers.
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-n",
+            workers,
+            "--dist",
+            "loadfile",
+            "--max-worker-restart",
+            "0",
+            *arguments,
+        ],
+        time_limit,
+        env=env,
     )
     if outcome.timed_out:
         _print_stacks(stacks)
@@ -68,15 +83,15 @@ def main(arguments: Sequence[str]) -> int:
         ):
             return returncode
         sys.stderr.write(
-            f"\n== the pytest process running {len(record.crashed)} test(s) died under them (see 'crashed"
-            " while running' above), which is not a test result; running them once more in a new process:\n"
+            f"\n== a pytest process died under {', '.join(record.crashed)} (see 'crashed while running'"
+            " above), which is not a test result; running it once more, with the"
+            f" {len(record.not_run)} test(s) the stopped session did not run, in a new session\n"
         )
-        sys.stderr.writelines(f"   {nodeid}\n" for nodeid in record.crashed)
         sys.stderr.flush()
         returncode, _ = run_pytest(
             # half the limit: both runs together stay well inside CI's 90 minutes
-            ["-p", "no:cacheprovider", *record.crashed],
-            workers="0",
+            ["-p", "no:cacheprovider", *record.crashed, *record.not_run],
+            workers=workers,
             time_limit=time_limit / 2,
             work=work,
         )

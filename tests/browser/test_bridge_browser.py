@@ -261,6 +261,9 @@ async def test_a_sequence_is_paused_resumed_and_aborted_from_its_page(stack: Sta
     await log_in(page, f"/project/{stack.project}/sequence/{context}")
     state = by_testid(page, "sequence-state")
     deployment = await stack.next_triggered("deployment", project=stack.project)
+    # The page shows the task (its live update done) before the click: a click while the update
+    # swaps the controls can land on the replaced button and be lost (seen once in CI).
+    await expect(by_testid(page, "task", task="deployment")).to_have_attribute("data-state", "triggered")
 
     await by_testid(page, "pause").click()
     await expect(page.locator("#flash")).to_contain_text(re.compile("paused", re.I))

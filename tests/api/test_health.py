@@ -9,9 +9,9 @@ from contextlib import asynccontextmanager
 import httpx
 from temporalio.testing import WorkflowEnvironment
 
-from api.main import create_app
 from capstan.settings import Settings
 from tests.api.helpers import assert_error, create_project
+from tests.fixtures.app_client import settings_client
 from workflows.context_models import context_workflow_id
 
 TOKEN = "t"
@@ -27,13 +27,8 @@ async def gateway(
         temporal_address=temporal_address,
         temporal_task_queue=task_queue,
     )
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://test", headers={"x-token": TOKEN}
-        ) as client:
-            yield client
+    async with settings_client(settings, TOKEN) as client:
+        yield client
 
 
 async def test_health_is_ok_when_postgres_and_temporal_are_up(db_url: str, temporal_env: WorkflowEnvironment):

@@ -13,14 +13,13 @@ import pytest
 import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
-from api.main import create_app
 from capstan.secret_box import SecretBox, generate_secret_key
 from capstan.settings import Settings
 from keptn.secrets import KEPTN_SCOPES
 from store import secrets as secret_store
 from store.db import create_pool
 from tests.api.helpers import assert_error
-from tests.fixtures.app_client import TOKEN
+from tests.fixtures.app_client import TOKEN, settings_client
 
 SECRET = "/api/secrets/v1/secret"
 SCOPE = "/api/secrets/v1/scope"
@@ -43,13 +42,8 @@ def gateway(db_url: str, temporal_env: WorkflowEnvironment, tmp_path: Path) -> G
             temporal_address=temporal_env.client.service_client.config.target_host,
             temporal_task_queue=f"api-test-{uuid.uuid4()}",
         )
-        app = create_app(settings)
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(
-                transport=transport, base_url="http://test", headers={"x-token": TOKEN}
-            ) as client:
-                yield client
+        async with settings_client(settings, TOKEN) as client:
+            yield client
 
     return start
 

@@ -10,9 +10,9 @@ import pytest_asyncio
 from cryptography.fernet import Fernet
 from temporalio.testing import WorkflowEnvironment
 
-from api.main import create_app
 from capstan.settings import Settings
 from tests.api.helpers import assert_error
+from tests.fixtures.app_client import settings_client
 
 ADMIN = "values-admin-token"
 SECRETS = "/api/secrets/v1/secret"
@@ -28,13 +28,8 @@ async def admin(db_url: str, temporal_env: WorkflowEnvironment) -> AsyncIterator
         temporal_task_queue=f"values-{uuid.uuid4()}",
         secret_key=Fernet.generate_key().decode(),
     )
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://test", headers={"x-token": ADMIN}
-        ) as c:
-            yield c
+    async with settings_client(settings, ADMIN) as client:
+        yield client
 
 
 async def _token(admin: httpx.AsyncClient, *scopes: str) -> dict[str, str]:
